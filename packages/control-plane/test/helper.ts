@@ -1,0 +1,119 @@
+import { createServer } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { buildControlPlane } from '@streaming-service/control-plane'
+import {
+  connect, createLogger, createMetrics, databaseCheck, externalTarget, findDir, loadConfig, migrateUp, migrationsCheck,
+  openDatabase, Readiness, type Sql,
+} from '@streaming-service/core'
+import { createTestDatabase } from '@streaming-service/testing'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export const migrationsDir = findDir('migrations')
+
+/** One database per test file, shared by that file's tests. */
+export interface Backend {
+  kind: 'postgres' | 'embedded'
+  sql: Sql
+}
+
+export interface AppOptions {
+  /** Extra environment for loadConfig (e.g. WS_BASE_URL). */
+  env?: Record<string, string>
+  /** Collects every log line (JSON text) at level info; silent otherwise. */
+  logs?: string[]
+  /** Another client than the backend's, e.g. one pointing at a dead server. */
+  sql?: Sql
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  /** The backend's own client, for looking at or arranging rows directly. */
+  sql: Sql
+  readiness: Readiness
+  inject (options: InjectOptions): Promise<LightMyRequestResponse>
+}
+
+/** Builds an in-process control plane on the file's database; closed at `t`'s teardown. */
+export type MakeApp = (t: Teardown, options?: AppOptions) => Promise<TestApp>
+
+/** A fresh PostgreSQL database for the file (dropped at the end), migrated. */
+async function postgresBackend (root: Teardown): Promise<Backend> {
+  const db = await createTestDatabase(root, 'control_plane')
+  const target = externalTarget(loadConfig({ APP_ENV: 'test', ...db.env }).db)
+  await migrateUp(target, migrationsDir)
+  const sql = connect(target, { max: 5 })
+  root.teardown(async () => { await sql.end({ timeout: 5 }) })
+  return { kind: 'postgres', sql }
+}
+
+/** The embedded PGlite in a temporary DATA_DIR, migrated; removed at the end. */
+async function embeddedBackend (root: Teardown): Promise<Backend> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ss-cp-embedded-'))
+  const db = await openDatabase({ ...loadConfig({ APP_ENV: 'test', DATA_DIR: dataDir }).db }, createLogger('silent', 'test'))
+  root.teardown(async () => {
+    await db.close()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  await migrateUp(db.target, migrationsDir)
+  return { kind: 'embedded', sql: db.sql }
+}
+
+/**
+ * The app factory of one test file. The database is opened on first use (so a
+ * failure to open it is reported by a test) and shared by the file's tests.
+ */
+export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
+  let backend: Promise<Backend> | undefined
+  return async (t, options = {}) => {
+    backend ??= kind === 'postgres' ? postgresBackend(root) : embeddedBackend(root)
+    const { sql } = await backend
+    const appSql = options.sql ?? sql
+    const config = loadConfig({ APP_ENV: 'test', ...options.env })
+    const logs = options.logs
+    const logger = logs === undefined
+      ? createLogger('silent', 'test')
+      : createLogger('info', 'test', { write (line: string) { logs.push(line) } })
+    // As `serve` wires it: the database answers and the migrations are applied.
+    const readiness = new Readiness()
+    readiness.add('database', databaseCheck(appSql))
+    readiness.add('migrations', migrationsCheck(appSql, migrationsDir))
+    const app = buildControlPlane({ config, sql: appSql, logger, metrics: createMetrics('control-plane'), readiness })
+    t.teardown(async () => { await app.close() })
+    await app.ready()
+    return { app, sql, readiness, inject: async (request) => await app.inject(request) }
+  }
+}
+
+/** A port nothing listens on: bound by us, then closed. */
+export async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  await new Promise<void>((resolve, reject) => server.close((err) => (err === undefined ? resolve() : reject(err))))
+  return port
+}
+
+/** A client for a PostgreSQL server that is not there; ended at `t`'s teardown. */
+export async function unreachableSql (t: Teardown): Promise<Sql> {
+  const port = await closedPort()
+  const config = loadConfig({ APP_ENV: 'test', DB_HOST: '127.0.0.1', DB_PORT: String(port), DB_CONNECT_TIMEOUT: '2s' })
+  const sql = connect(externalTarget(config.db), { max: 2 })
+  t.teardown(async () => { await sql.end({ timeout: 1 }) })
+  return sql
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T> (check: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}

@@ -1,0 +1,203 @@
+import type { Registry } from 'prom-client'
+import type { Logger } from '../logger.js'
+import { BackplanePublishFailedError } from '../errors.js'
+import { channelName } from './channels.js'
+import { ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes } from './envelope.js'
+import { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
+import { dropReasons, type Backplane, type BackplaneStats, type DropReason, type Frame, type FrameHandler, type Unsubscribe } from './types.js'
+
+export interface BackplaneBaseOptions {
+  /** REDIS_KEY_PREFIX: the prefix of every channel, so deployments sharing a transport stay apart. */
+  keyPrefix: string
+  /** This node's id, a UUID; a random one by default. */
+  nodeId?: string
+  logger: Logger
+  /** Where the backplane metrics are registered; none without it. */
+  metrics?: Registry
+  /** Publishes in flight before further frames are dropped (default 64). */
+  maxInFlight?: number
+  /**
+   * Bytes in flight before further frames are dropped (default 32 MiB). A
+   * single frame larger than this still goes out when nothing else is in flight.
+   */
+  maxInFlightBytes?: number
+}
+
+export const DEFAULT_MAX_IN_FLIGHT = 64
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024
+/** Warnings about drops, errors and garbage are logged at most this often, with counts. */
+const LOG_EVERY_MS = 10_000
+
+/** The local subscribers of one session on this node. */
+export interface LocalSession {
+  readonly sessionId: string
+  /** Copy-on-write, so a handler may unsubscribe (itself or others) during delivery. */
+  handlers: readonly FrameHandler[]
+  /** The last origin seen on the session, so its id string is not rebuilt per frame. */
+  lastOrigin?: { bytes: Buffer, id: string }
+}
+
+/**
+ * What both implementations share: the drop-don't-queue publish bound, the
+ * per-session reference counting of local handlers, delivery to them, and
+ * the counters. Subclasses move bytes.
+ */
+export abstract class BackplaneBase implements Backplane {
+  abstract readonly kind: 'memory' | 'redis'
+  readonly nodeId: string
+  protected readonly nodeIdBytes: Buffer
+  protected readonly keyPrefix: string
+  protected readonly log: Logger
+  protected readonly metrics: BackplaneMetrics
+  /** Channel name → local subscribers. */
+  protected readonly sessions = new Map<string, LocalSession>()
+  protected closed = false
+  protected readonly counters = {
+    published: 0,
+    dropped: Object.fromEntries(dropReasons.map((reason) => [reason, 0])) as Record<DropReason, number>,
+    publishErrors: 0,
+    received: 0,
+    malformed: 0,
+    reconnects: 0,
+  }
+
+  readonly #maxInFlight: number
+  readonly #maxInFlightBytes: number
+  #inFlight = 0
+  #inFlightBytes = 0
+  readonly #lastLogged = new Map<string, { at: number, suppressed: number }>()
+
+  constructor (options: BackplaneBaseOptions) {
+    this.nodeId = (options.nodeId ?? newNodeId()).toLowerCase()
+    this.nodeIdBytes = nodeIdToBytes(this.nodeId)
+    this.keyPrefix = options.keyPrefix
+    this.log = options.logger
+    this.metrics = createBackplaneMetrics(options.metrics)
+    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+    this.#maxInFlightBytes = options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES
+    if (!(this.#maxInFlight >= 1)) throw new RangeError(`maxInFlight must be >= 1, got ${this.#maxInFlight}`)
+  }
+
+  publish (sessionId: string, frame: Frame): boolean {
+    if (this.closed) return this.#drop('closed', sessionId)
+    if (!isEncodable(frame)) return this.#drop('invalid', sessionId)
+    if (!this.connected()) return this.#drop('disconnected', sessionId)
+    const bytes = ENVELOPE_HEADER_BYTES + frame.payload.length
+    if (this.#inFlight >= this.#maxInFlight ||
+      (this.#inFlight > 0 && this.#inFlightBytes + bytes > this.#maxInFlightBytes)) {
+      return this.#drop('backpressure', sessionId)
+    }
+    this.#inFlight++
+    this.#inFlightBytes += bytes
+    this.counters.published++
+    this.transmit(channelName(this.keyPrefix, sessionId), frame, bytes)
+    return true
+  }
+
+  subscribe (sessionId: string, handler: FrameHandler): Unsubscribe {
+    if (this.closed) return () => {}
+    const channel = channelName(this.keyPrefix, sessionId)
+    let session = this.sessions.get(channel)
+    if (session === undefined) {
+      session = { sessionId, handlers: [handler] }
+      this.sessions.set(channel, session)
+      this.subscribeChannel(channel)
+    } else {
+      session.handlers = [...session.handlers, handler]
+    }
+    const subscribed = session
+    let active = true
+    return () => {
+      if (!active) return
+      active = false
+      const index = subscribed.handlers.indexOf(handler)
+      if (index === -1) return
+      subscribed.handlers = subscribed.handlers.filter((_, i) => i !== index)
+      // Only the session object still in the map may unsubscribe the channel:
+      // after close() or a later resubscribe this one is stale.
+      if (subscribed.handlers.length === 0 && this.sessions.get(channel) === subscribed) {
+        this.sessions.delete(channel)
+        if (!this.closed) this.unsubscribeChannel(channel)
+      }
+    }
+  }
+
+  stats (): BackplaneStats {
+    const { published, dropped, publishErrors, received, malformed, reconnects } = this.counters
+    return {
+      published,
+      dropped: { ...dropped },
+      publishErrors,
+      received,
+      malformed,
+      reconnects,
+      inFlight: this.#inFlight,
+      inFlightBytes: this.#inFlightBytes,
+      sessions: this.sessions.size,
+    }
+  }
+
+  abstract ready (): Promise<void>
+  abstract close (): Promise<void>
+
+  /** Whether a publish can be handed to the transport now. */
+  protected abstract connected (): boolean
+  /** Sends one accepted frame; must call `settle(bytes, …)` exactly once when it is done. */
+  protected abstract transmit (channel: string, frame: Frame, bytes: number): void
+  protected abstract subscribeChannel (channel: string): void
+  protected abstract unsubscribeChannel (channel: string): void
+
+  protected settle (bytes: number, err?: unknown, channel?: string): void {
+    this.#inFlight--
+    this.#inFlightBytes -= bytes
+    if (err === undefined) return
+    this.counters.publishErrors++
+    this.metrics.publishError()
+    this.warnThrottled('publish-error', (suppressed) => {
+      const wrapped = new BackplanePublishFailedError(channel ?? 'unknown', (err as Error).message, { cause: err })
+      this.log.warn({ err: wrapped, channel, suppressed }, 'backplane publish failed')
+    })
+  }
+
+  /**
+   * Hands one frame to every local handler of the session: the same Frame and
+   * Buffer to each. A throwing handler is logged and does not stop the others
+   * (nor reach the transport's parser).
+   */
+  protected deliver (session: LocalSession, frame: Frame, origin: string): void {
+    this.counters.received++
+    const handlers = session.handlers
+    for (let i = 0; i < handlers.length; i++) {
+      try {
+        handlers[i]!(frame, origin)
+      } catch (err) {
+        this.warnThrottled('handler-error', (suppressed) => {
+          this.log.error({ err, sessionId: session.sessionId, suppressed }, 'backplane frame handler threw')
+        })
+      }
+    }
+  }
+
+  /** Logs through `write` at most once per LOG_EVERY_MS per key, passing how many were skipped. */
+  protected warnThrottled (key: string, write: (suppressed: number) => void): void {
+    const now = Date.now()
+    const last = this.#lastLogged.get(key)
+    if (last !== undefined && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++
+      return
+    }
+    write(last?.suppressed ?? 0)
+    this.#lastLogged.set(key, { at: now, suppressed: 0 })
+  }
+
+  #drop (reason: DropReason, sessionId: string): false {
+    this.counters.dropped[reason]++
+    this.metrics.dropped(reason)
+    if (reason !== 'closed') {
+      this.warnThrottled(`drop-${reason}`, (suppressed) => {
+        this.log.warn({ reason, sessionId, suppressed, inFlight: this.#inFlight }, 'backplane dropped a frame')
+      })
+    }
+    return false
+  }
+}

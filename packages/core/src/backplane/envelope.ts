@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto'
+import type { Frame, FrameKind } from './types.js'
+
+/**
+ * The wire format of one backplane message (all integers big-endian):
+ *
+ *   offset  size  field
+ *   0       1     version (1)
+ *   1       1     kind: 1 media-binary, 2 media-text, 3 control
+ *   2       16    origin node id (the UUID's raw bytes)
+ *   18      4     seq, high 21 bits (seq is a uint53)
+ *   22      4     seq, low 32 bits
+ *   26      n     payload, as is
+ *
+ * A message is encoded once per publish (one allocation, one copy of the
+ * payload) and decoded without copying: the decoded payload is a view into
+ * the received buffer.
+ */
+export const ENVELOPE_VERSION = 1
+export const ENVELOPE_HEADER_BYTES = 26
+
+const ORIGIN_OFFSET = 2
+const SEQ_HIGH_OFFSET = 18
+const SEQ_LOW_OFFSET = 22
+const TWO_POW_32 = 0x1_0000_0000
+/** Largest high word of a safe integer (2^53 - 1 >> 32). */
+const MAX_SEQ_HIGH = 0x1f_ffff
+
+const KIND_TO_BYTE: Readonly<Record<FrameKind, number>> = { 'media-binary': 1, 'media-text': 2, control: 3 }
+const BYTE_TO_KIND: ReadonlyArray<FrameKind | undefined> = [undefined, 'media-binary', 'media-text', 'control']
+
+export interface Envelope extends Frame {
+  /** The origin node id's 16 raw bytes: a view into the message. */
+  readonly origin: Buffer
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function newNodeId (): string {
+  return randomUUID()
+}
+
+export function isNodeId (id: string): boolean {
+  return UUID.test(id)
+}
+
+/** A UUID string to its 16 raw bytes. Throws a RangeError for anything else. */
+export function nodeIdToBytes (nodeId: string): Buffer {
+  if (!isNodeId(nodeId)) throw new RangeError(`node id must be a UUID, got "${nodeId}"`)
+  return Buffer.from(nodeId.replaceAll('-', ''), 'hex')
+}
+
+/** 16 raw bytes (at `offset`) to the lower-case UUID string. */
+export function nodeIdFromBytes (bytes: Buffer, offset = 0): string {
+  const hex = bytes.toString('hex', offset, offset + 16)
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** Whether the frame can be encoded: a known kind and a uint53 seq. Cheap; never throws. */
+export function isEncodable (frame: Frame): boolean {
+  return KIND_TO_BYTE[frame.kind] !== undefined && Number.isSafeInteger(frame.seq) && frame.seq >= 0 &&
+    Buffer.isBuffer(frame.payload)
+}
+
+/**
+ * Encodes a frame behind the header. `origin` is the publishing node's id as
+ * 16 bytes (see nodeIdToBytes). Throws a RangeError for a frame that is not
+ * encodable (check with isEncodable on a path that must not throw).
+ */
+export function encodeEnvelope (origin: Buffer, frame: Frame): Buffer {
+  if (origin.length !== 16) throw new RangeError(`origin must be 16 bytes, got ${origin.length}`)
+  if (!isEncodable(frame)) throw new RangeError(`frame is not encodable (kind ${String(frame.kind)}, seq ${String(frame.seq)})`)
+  const message = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + frame.payload.length)
+  message[0] = ENVELOPE_VERSION
+  message[1] = KIND_TO_BYTE[frame.kind]
+  origin.copy(message, ORIGIN_OFFSET)
+  message.writeUInt32BE(Math.floor(frame.seq / TWO_POW_32), SEQ_HIGH_OFFSET)
+  message.writeUInt32BE(frame.seq >>> 0, SEQ_LOW_OFFSET)
+  frame.payload.copy(message, ENVELOPE_HEADER_BYTES)
+  return message
+}
+
+/**
+ * Decodes a message without copying: origin and payload are views into
+ * `message`. Returns null for anything that is not a version-1 envelope
+ * (truncated, unknown kind, another version, out-of-range seq); never throws.
+ */
+export function decodeEnvelope (message: Buffer): Envelope | null {
+  if (!Buffer.isBuffer(message) || message.length < ENVELOPE_HEADER_BYTES || message[0] !== ENVELOPE_VERSION) return null
+  const kind = BYTE_TO_KIND[message[1]!]
+  if (kind === undefined) return null
+  const high = message.readUInt32BE(SEQ_HIGH_OFFSET)
+  if (high > MAX_SEQ_HIGH) return null
+  return {
+    kind,
+    seq: high * TWO_POW_32 + message.readUInt32BE(SEQ_LOW_OFFSET),
+    origin: message.subarray(ORIGIN_OFFSET, ORIGIN_OFFSET + 16),
+    payload: message.subarray(ENVELOPE_HEADER_BYTES),
+  }
+}

@@ -1,0 +1,73 @@
+import createError from '@fastify/error'
+
+/**
+ * The error registry of the service. Every error has a stable `SS_<AREA>_<WHAT>`
+ * code, an HTTP status and, where a WebSocket can be refused with it, a close
+ * code (SPEC §5). Clients see `apiCode`: the code without `SS_`, lower-cased.
+ * Tests assert codes, never messages.
+ */
+export interface ServiceError extends Error {
+  code: string
+  statusCode: number
+  closeCode?: number
+  cause?: unknown
+}
+
+function defineError (code: `SS_${string}`, message: string, statusCode: number, closeCode?: number) {
+  const ErrorClass = createError(code, message, statusCode)
+  if (closeCode !== undefined) {
+    Object.defineProperty(ErrorClass.prototype, 'closeCode', { value: closeCode, enumerable: false })
+  }
+  return ErrorClass
+}
+
+/** `SS_SESSION_NOT_FOUND` → `session_not_found`; Fastify's own codes map by status. */
+export function apiCode (err: { code?: string }): string {
+  return err.code?.startsWith('SS_') === true ? err.code.slice(3).toLowerCase() : 'internal_error'
+}
+
+export function isServiceError (err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as ServiceError).code === 'string' && (err as ServiceError).code.startsWith('SS_')
+}
+
+// Configuration
+export const ConfigInvalidError = class ConfigInvalidError extends Error {
+  readonly code = 'SS_CONFIG_INVALID'
+  readonly problems: readonly string[]
+  constructor (problems: string[]) {
+    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigInvalidError'
+    this.problems = problems
+  }
+}
+
+// Requests
+export const BadRequestError = defineError('SS_BAD_REQUEST', 'bad request: %s', 400)
+export const InvalidBodyError = defineError('SS_INVALID_BODY', 'invalid request body: %s', 400)
+export const InvalidJsonError = defineError('SS_INVALID_JSON', 'request body is not valid JSON: %s', 400)
+export const InvalidIdError = defineError('SS_INVALID_ID', '%s is not a valid UUID', 400, 4400)
+export const InvalidUserIdError = defineError('SS_INVALID_USER_ID', 'user id must be 1-128 characters of A-Z a-z 0-9 . _ : -', 400, 4400)
+export const RouteNotFoundError = defineError('SS_ROUTE_NOT_FOUND', 'no route %s %s', 404)
+export const PayloadTooLargeError = defineError('SS_PAYLOAD_TOO_LARGE', 'request body is larger than %s bytes', 413)
+export const UnsupportedMediaTypeError = defineError('SS_UNSUPPORTED_MEDIA_TYPE', 'content type %s is not supported; send application/json', 415)
+export const MethodNotAllowedError = defineError('SS_METHOD_NOT_ALLOWED', '%s', 405)
+
+// Sessions
+export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, 4404)
+export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 410, 4410)
+export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, 4401)
+export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, 4409)
+
+// Infrastructure
+export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, 1011)
+export const DatabaseQueryError = defineError('SS_DB_QUERY_FAILED', 'database query failed: %s', 500, 1011)
+export const DataDirLockedError = defineError('SS_DB_DATA_DIR_LOCKED', 'data directory %s is in use by process %s', 500)
+export const MigrationFailedError = defineError('SS_MIGRATION_FAILED', 'migration %s failed: %s', 500)
+export const MigrationsPendingError = defineError('SS_MIGRATIONS_PENDING', 'migrations are pending: %s', 503)
+export const SeedFailedError = defineError('SS_SEED_FAILED', 'seed %s failed: %s', 500)
+export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
+export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, 1011)
+
+// Backplane (relay cluster fan-out)
+export const BackplaneUnavailableError = defineError('SS_BACKPLANE_UNAVAILABLE', 'backplane unavailable: %s', 503, 1011)
+export const BackplanePublishFailedError = defineError('SS_BACKPLANE_PUBLISH_FAILED', 'backplane publish to %s failed: %s', 503)

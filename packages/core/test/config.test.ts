@@ -1,0 +1,103 @@
+import t from 'tap'
+import { configKeys, ConfigInvalidError, loadConfig, parseDuration, parseSize } from '@streaming-service/core'
+
+t.test('defaults describe a development node on :8090 with the embedded database', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.appEnv, 'development')
+  t.same(config.http, { host: '0.0.0.0', port: 8090 })
+  t.equal(config.db.embedded, true)
+  t.equal(config.db.dataDir, './.data')
+  t.equal(config.db.port, 5432)
+  t.equal(config.db.user, 'postgres')
+  t.equal(config.db.database, 'streaming_service')
+  t.equal(config.db.sslmode, 'disable')
+  t.equal(config.redis.url, undefined)
+  t.equal(config.redis.keyPrefix, 'ss:')
+  t.equal(config.ws.maxMessageSize, 10 * 1024 * 1024)
+  t.equal(config.ws.pingIntervalMs, 20_000)
+  t.equal(config.ws.baseUrl, undefined)
+  t.equal(config.session.maxOperators, 10)
+  t.equal(config.logLevel, 'info')
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.db), 'the config is frozen')
+})
+
+t.test('sizes accept bytes and KB/MB-style units', async (t) => {
+  t.equal(parseSize('10MB'), 10 * 1024 * 1024)
+  t.equal(parseSize('64KB'), 64 * 1024)
+  t.equal(parseSize('64kb'), 64 * 1024)
+  t.equal(parseSize('1 GB'), 1024 ** 3)
+  t.equal(parseSize('512'), 512)
+  t.equal(parseSize('512B'), 512)
+  t.equal(loadConfig({ WS_MAX_MESSAGE_SIZE: '64KB' }).ws.maxMessageSize, 65536)
+  t.throws(() => parseSize('ten megabytes'))
+  t.throws(() => parseSize('10XB'))
+})
+
+t.test('durations accept 20s, 500ms and plain milliseconds', async (t) => {
+  t.equal(parseDuration('20s'), 20_000)
+  t.equal(parseDuration('500ms'), 500)
+  t.equal(parseDuration('1500'), 1500)
+  t.equal(parseDuration('1.5s'), 1500)
+  t.equal(parseDuration('2m'), 120_000)
+  t.equal(loadConfig({ WS_PING_INTERVAL: '500ms' }).ws.pingIntervalMs, 500)
+  t.throws(() => parseDuration('soon'))
+})
+
+t.test('every invalid value is reported together in one error', async (t) => {
+  const err = t.throws(() => loadConfig({
+    HTTP_PORT: 'eighty',
+    WS_MAX_MESSAGE_SIZE: 'huge',
+    WS_PING_INTERVAL: '-1s',
+    SESSION_MAX_OPERATORS: '0',
+    LOG_LEVEL: 'loud',
+    APP_ENV: 'staging',
+    WS_BASE_URL: 'not a url',
+  })) as InstanceType<typeof ConfigInvalidError>
+  t.ok(err instanceof ConfigInvalidError)
+  t.equal(err.code, 'SS_CONFIG_INVALID')
+  const named = err.problems.map((problem) => problem.split(/[=:]/)[0]).sort()
+  t.same(named, ['APP_ENV', 'HTTP_PORT', 'LOG_LEVEL', 'SESSION_MAX_OPERATORS', 'WS_BASE_URL', 'WS_MAX_MESSAGE_SIZE', 'WS_PING_INTERVAL'])
+  for (const name of named) t.match(err.message, name, `the message names ${name}`)
+})
+
+t.test('production without DB_PASSWORD is refused with a clear message', async (t) => {
+  const err = t.throws(() => loadConfig({ APP_ENV: 'production', DB_HOST: 'db.internal' })) as InstanceType<typeof ConfigInvalidError>
+  t.equal(err.code, 'SS_CONFIG_INVALID')
+  t.match(err.message, /DB_PASSWORD: required in production/)
+  t.equal(loadConfig({ APP_ENV: 'production', DB_HOST: 'db.internal', DB_PASSWORD: 's3cret' }).db.embedded, false)
+})
+
+t.test('production refuses the embedded database', async (t) => {
+  const err = t.throws(() => loadConfig({ APP_ENV: 'production', DB_PASSWORD: 'x' })) as InstanceType<typeof ConfigInvalidError>
+  t.match(err.message, /DB_HOST or DATABASE_URL: required in production/)
+})
+
+t.test('DATABASE_URL or DB_HOST selects PostgreSQL', async (t) => {
+  t.equal(loadConfig({ DB_HOST: 'localhost' }).db.embedded, false)
+  const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5433/x' })
+  t.equal(config.db.embedded, false)
+  t.equal(config.db.url, 'postgres://u:p@db:5433/x')
+})
+
+t.test('APP_PORT is an alias of HTTP_PORT; both set must agree', async (t) => {
+  t.equal(loadConfig({ APP_PORT: '9000' }).http.port, 9000)
+  t.equal(loadConfig({ HTTP_PORT: '9001', APP_PORT: '9001' }).http.port, 9001)
+  t.throws(() => loadConfig({ HTTP_PORT: '9001', APP_PORT: '9002' }), { code: 'SS_CONFIG_INVALID' })
+})
+
+t.test('empty values count as unset', async (t) => {
+  const config = loadConfig({ DB_HOST: '', REDIS_URL: '', WS_BASE_URL: '' })
+  t.equal(config.db.embedded, true)
+  t.equal(config.redis.url, undefined)
+})
+
+t.test('WS_BASE_URL loses its trailing slash', async (t) => {
+  t.equal(loadConfig({ WS_BASE_URL: 'wss://stream.example.com/' }).ws.baseUrl, 'wss://stream.example.com')
+})
+
+t.test('.env.example lists every variable the config reads', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const example = await readFile(new URL('../../../.env.example', import.meta.url), 'utf8')
+  const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]))
+  for (const key of configKeys) t.ok(listed.has(key), `${key} is in .env.example`)
+})

@@ -1,0 +1,3 @@
+export * from './database.js'
+export * from './faults.js'
+export * from './process.js'
