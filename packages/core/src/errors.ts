@@ -59,7 +59,7 @@ export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missi
 export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, 4409)
 
 // Infrastructure
-export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, 1011)
+export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, 1013)
 export const DatabaseQueryError = defineError('SS_DB_QUERY_FAILED', 'database query failed: %s', 500, 1011)
 export const DataDirLockedError = defineError('SS_DB_DATA_DIR_LOCKED', 'data directory %s is in use by process %s', 500)
 export const MigrationFailedError = defineError('SS_MIGRATION_FAILED', 'migration %s failed: %s', 500)
@@ -69,5 +69,5 @@ export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
 export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, 1011)
 
 // Backplane (relay cluster fan-out)
-export const BackplaneUnavailableError = defineError('SS_BACKPLANE_UNAVAILABLE', 'backplane unavailable: %s', 503, 1011)
+export const BackplaneUnavailableError = defineError('SS_BACKPLANE_UNAVAILABLE', 'backplane unavailable: %s', 503, 1013)
 export const BackplanePublishFailedError = defineError('SS_BACKPLANE_PUBLISH_FAILED', 'backplane publish to %s failed: %s', 503)

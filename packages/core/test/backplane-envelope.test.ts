@@ -42,12 +42,16 @@ t.test('a frame round-trips byte for byte with kind and seq', async (t) => {
   }
 })
 
-t.test('the layout is the documented one (26-byte header, big-endian seq)', async (t) => {
-  const message = encodeEnvelope(origin, { kind: 'media-text', seq: 2 ** 32 + 5, payload: Buffer.from('ab') })
+t.test('the layout is the documented one (34-byte header, big-endian seq and sentAt)', async (t) => {
+  const sentAt = 1_795_556_000_123.25
+  const message = encodeEnvelope(origin, { kind: 'media-text', seq: 2 ** 32 + 5, payload: Buffer.from('ab'), sentAt })
   t.same([...message.subarray(0, 2)], [1, 2], 'version 1, kind 2 = media-text')
   t.ok(message.subarray(2, 18).equals(origin), 'origin at 2..17')
   t.same([...message.subarray(18, 26)], [0, 0, 0, 1, 0, 0, 0, 5], 'seq high then low word')
-  t.equal(message.subarray(26).toString(), 'ab')
+  t.equal(message.readDoubleBE(26), sentAt, 'sentAt at 26..33')
+  t.equal(message.subarray(34).toString(), 'ab')
+  t.equal(decodeEnvelope(message)?.sentAt, sentAt)
+  t.equal(decodeEnvelope(encodeEnvelope(origin, { kind: 'control', seq: 0, payload: Buffer.alloc(0) }))?.sentAt, undefined, 'unknown sentAt stays unknown')
 })
 
 t.test('encoding copies the payload once: the caller may reuse its buffer', async (t) => {

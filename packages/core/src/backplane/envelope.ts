@@ -10,18 +10,20 @@ import type { Frame, FrameKind } from './types.js'
  *   2       16    origin node id (the UUID's raw bytes)
  *   18      4     seq, high 21 bits (seq is a uint53)
  *   22      4     seq, low 32 bits
- *   26      n     payload, as is
+ *   26      8     sentAt: publisher's wall clock, ms since the epoch (float64; 0 = unknown)
+ *   34      n     payload, as is
  *
  * A message is encoded once per publish (one allocation, one copy of the
  * payload) and decoded without copying: the decoded payload is a view into
  * the received buffer.
  */
 export const ENVELOPE_VERSION = 1
-export const ENVELOPE_HEADER_BYTES = 26
+export const ENVELOPE_HEADER_BYTES = 34
 
 const ORIGIN_OFFSET = 2
 const SEQ_HIGH_OFFSET = 18
 const SEQ_LOW_OFFSET = 22
+const SENT_AT_OFFSET = 26
 const TWO_POW_32 = 0x1_0000_0000
 /** Largest high word of a safe integer (2^53 - 1 >> 32). */
 const MAX_SEQ_HIGH = 0x1f_ffff
@@ -76,6 +78,7 @@ export function encodeEnvelope (origin: Buffer, frame: Frame): Buffer {
   origin.copy(message, ORIGIN_OFFSET)
   message.writeUInt32BE(Math.floor(frame.seq / TWO_POW_32), SEQ_HIGH_OFFSET)
   message.writeUInt32BE(frame.seq >>> 0, SEQ_LOW_OFFSET)
+  message.writeDoubleBE(frame.sentAt ?? 0, SENT_AT_OFFSET)
   frame.payload.copy(message, ENVELOPE_HEADER_BYTES)
   return message
 }
@@ -91,9 +94,11 @@ export function decodeEnvelope (message: Buffer): Envelope | null {
   if (kind === undefined) return null
   const high = message.readUInt32BE(SEQ_HIGH_OFFSET)
   if (high > MAX_SEQ_HIGH) return null
+  const sentAt = message.readDoubleBE(SENT_AT_OFFSET)
   return {
     kind,
     seq: high * TWO_POW_32 + message.readUInt32BE(SEQ_LOW_OFFSET),
+    ...(sentAt > 0 ? { sentAt } : {}),
     origin: message.subarray(ORIGIN_OFFSET, ORIGIN_OFFSET + 16),
     payload: message.subarray(ENVELOPE_HEADER_BYTES),
   }

@@ -20,6 +20,8 @@ export interface Frame {
   readonly kind: FrameKind
   readonly seq: number
   readonly payload: Buffer
+  /** When the publisher's node received it (ms since the epoch), for the relay latency metric. */
+  readonly sentAt?: number
 }
 
 /** `origin` is the node id (UUID) of the node that published the frame. */
