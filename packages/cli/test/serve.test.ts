@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import t from 'tap'
 import { createTestDatabase, freePort, runCli, startService, startTcpProxy, tempDir, waitFor } from '@streaming-service/testing'
 
 const CLIENT_ID = '6b3c2f3e-6b51-4a43-9d0e-6f1f3c2b1a10'
+/** Split roles share a backplane: the local Redis under a prefix of this run's own. */
+const REDIS = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `sstest:${randomUUID()}:` }
 
 async function createSession (url: string): Promise<Response> {
   return await fetch(`${url}/sessions`, {
@@ -37,7 +40,7 @@ t.test('with no database variables the CLI runs on the embedded database and kee
 
 t.test('SIGTERM: /ready turns 503 at once, the process drains and exits 0', async (t) => {
   const db = await createTestDatabase(t, 'sigterm')
-  const service = await startService(t, ['control-plane'], { ...db.env, SHUTDOWN_DRAIN: '3s' })
+  const service = await startService(t, ['control-plane'], { ...db.env, ...REDIS, SHUTDOWN_DRAIN: '3s' })
   t.equal((await fetch(`${service.url}/ready`)).status, 200)
   service.child.kill('SIGTERM')
   await service.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('draining'))
@@ -53,7 +56,7 @@ t.test('SIGTERM: /ready turns 503 at once, the process drains and exits 0', asyn
 t.test('PostgreSQL unreachable: 503 in the error shape within 6 s, /ready 503, /health 200, recovery when it returns', async (t) => {
   const db = await createTestDatabase(t, 'unreachable')
   const port = await freePort()
-  const service = await startService(t, ['control-plane'], { ...db.env, DB_HOST: '127.0.0.1', DB_PORT: String(port), SHUTDOWN_DRAIN: '0ms' })
+  const service = await startService(t, ['control-plane'], { ...db.env, ...REDIS, DB_HOST: '127.0.0.1', DB_PORT: String(port), SHUTDOWN_DRAIN: '0ms' })
 
   const started = Date.now()
   const refused = await createSession(service.url)
@@ -89,10 +92,13 @@ t.test('production without DB_PASSWORD is refused before anything starts', async
   t.match(run.stderr, 'DB_PASSWORD: required in production')
 })
 
-t.test('split roles refuse the embedded database', async (t) => {
-  const run = await runCli(['control-plane'], { DATA_DIR: tempDir() })
-  t.equal(run.code, 2)
-  t.match(run.stderr, /DB_HOST or DATABASE_URL: required for "control-plane"/)
+t.test('split roles refuse the embedded database and need REDIS_URL', async (t) => {
+  for (const role of ['control-plane', 'relay']) {
+    const run = await runCli([role], { DATA_DIR: tempDir() })
+    t.equal(run.code, 2)
+    t.match(run.stderr, new RegExp(`DB_HOST or DATABASE_URL: required for "${role}"`))
+    t.match(run.stderr, new RegExp(`REDIS_URL: required for "${role}"`))
+  }
 })
 
 t.test('unknown commands and options are usage errors (exit 2)', async (t) => {
@@ -100,5 +106,5 @@ t.test('unknown commands and options are usage errors (exit 2)', async (t) => {
   t.equal((await runCli(['migrate', 'sideways'], {})).code, 2)
   const help = await runCli(['--help'], {})
   t.equal(help.code, 0)
-  for (const command of ['api', 'control-plane', 'migrate', 'seed', 'command']) t.match(help.stdout, command)
+  for (const command of ['api', 'control-plane', 'relay', 'migrate', 'seed', 'command']) t.match(help.stdout, command)
 })

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { createBaseApp, SessionStore, type Config, type Logger, type Metrics, type Readiness, type Sql } from '@streaming-service/core'
+import {
+  createBaseApp, SessionStore, type Config, type Logger, type Metrics, type Presence, type Readiness, type Sql,
+} from '@streaming-service/core'
+import { registerSessionMetrics } from './metrics.js'
 import { sessionRoutes } from './routes/sessions.js'
 
 export interface ControlPlaneOptions {
@@ -8,14 +11,26 @@ export interface ControlPlaneOptions {
   logger: Logger
   metrics: Metrics
   readiness: Readiness
+  presence: Presence
+  /** Closes a finished session's sockets on every relay. */
+  onSessionFinished: (sessionId: string) => void
+}
+
+/** The control plane's routes, for `buildControlPlane` and for `api`, which serves them beside the relay. */
+export function registerControlPlane (app: FastifyInstance, options: ControlPlaneOptions): void {
+  const sessions = new SessionStore(options.sql)
+  registerSessionMetrics(options.metrics.registry, sessions, options.logger)
+  app.register(sessionRoutes, {
+    sessions,
+    presence: options.presence,
+    onFinished: options.onSessionFinished,
+    wsBaseUrl: options.config.ws.baseUrl,
+  })
 }
 
 /** The REST control plane of SPEC §3 as a Fastify app; the caller listens. */
 export function buildControlPlane (options: ControlPlaneOptions): FastifyInstance {
   const app = createBaseApp(options)
-  app.register(sessionRoutes, {
-    sessions: new SessionStore(options.sql),
-    wsBaseUrl: options.config.ws.baseUrl,
-  })
+  registerControlPlane(app, options)
   return app
 }

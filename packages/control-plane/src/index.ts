@@ -1,3 +1,3 @@
-export { buildControlPlane, type ControlPlaneOptions } from './app.js'
+export { buildControlPlane, registerControlPlane, type ControlPlaneOptions } from './app.js'
 export { sessionRoutes, type SessionRoutesOptions } from './routes/sessions.js'
 export { streamPath, wsBaseUrl } from './ws-url.js'

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -5,8 +6,8 @@ import { join } from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildControlPlane } from '@streaming-service/control-plane'
 import {
-  connect, createLogger, createMetrics, databaseCheck, externalTarget, findDir, loadConfig, migrateUp, migrationsCheck,
-  openDatabase, Readiness, type Sql,
+  connect, createLogger, createMetrics, createPresence, databaseCheck, externalTarget, findDir, loadConfig, migrateUp,
+  migrationsCheck, openDatabase, Readiness, type Presence, type Sql,
 } from '@streaming-service/core'
 import { createTestDatabase } from '@streaming-service/testing'
 
@@ -34,6 +35,10 @@ export interface TestApp {
   /** The backend's own client, for looking at or arranging rows directly. */
   sql: Sql
   readiness: Readiness
+  /** In-process presence, to put publishers and operators online. */
+  presence: Presence
+  /** Session ids the control plane announced as finished (to close their sockets everywhere). */
+  finished: string[]
   inject (options: InjectOptions): Promise<LightMyRequestResponse>
 }
 
@@ -81,10 +86,14 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
     const readiness = new Readiness()
     readiness.add('database', databaseCheck(appSql))
     readiness.add('migrations', migrationsCheck(appSql, migrationsDir))
-    const app = buildControlPlane({ config, sql: appSql, logger, metrics: createMetrics('control-plane'), readiness })
-    t.teardown(async () => { await app.close() })
+    const presence = createPresence({ keyPrefix: 'test:', nodeId: randomUUID(), logger })
+    const finished: string[] = []
+    const app = buildControlPlane({
+      config, sql: appSql, logger, metrics: createMetrics('control-plane'), readiness, presence, onSessionFinished: (id) => finished.push(id),
+    })
+    t.teardown(async () => { await app.close(); await presence.close() })
     await app.ready()
-    return { app, sql, readiness, inject: async (request) => await app.inject(request) }
+    return { app, sql, readiness, presence, finished, inject: async (request) => await app.inject(request) }
   }
 }
 

@@ -372,6 +372,7 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
     t.ok(Date.parse(String(body.finished_at)) >= Date.parse(created.created_at), 'finished after it was created')
     t.equal(body.started_at, null, 'never started')
     t.equal(body.publisher_online, false)
+    t.same(app.finished, [created.session_id], 'the end is announced so relays close its sockets')
   })
 
   tap.test('DELETE of a finished session is 204 again and keeps finished_at', async (t) => {
@@ -385,6 +386,23 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
     const second = await getSession(t, app, created.session_id)
     t.equal(second.status, 'finished')
     t.equal(second.finished_at, first.finished_at, 'finished_at unchanged')
+    t.same(app.finished, [created.session_id, created.session_id], 'announced again: a relay that missed it still closes')
+  })
+
+  tap.test('publisher_online and operators\' online come from presence', async (t) => {
+    const app = await makeApp(t)
+    const created = await createSession(t, app)
+    await app.sql`insert into session_operators (session_id, user_id) values (${created.session_id}, 'op-a'), (${created.session_id}, 'op-b')`
+    const leavePublisher = app.presence.enter(created.session_id, 'publisher', created.client_id)
+    const leaveA = app.presence.enter(created.session_id, 'operator', 'op-a')
+    t.equal((await getSession(t, app, created.session_id)).publisher_online, true)
+    const listed = (await app.inject({ method: 'GET', url: `/sessions/${created.session_id}/operators` })).json<{ operators: Array<{ user_id: string, online: boolean }> }>()
+    t.same(listed.operators.map((o) => [o.user_id, o.online]), [['op-a', true], ['op-b', false]])
+    leavePublisher()
+    leaveA()
+    t.equal((await getSession(t, app, created.session_id)).publisher_online, false)
+    const after = (await app.inject({ method: 'GET', url: `/sessions/${created.session_id}/operators` })).json<{ operators: Array<{ online: boolean }> }>()
+    t.same(after.operators.map((o) => o.online), [false, false])
   })
 
   tap.test('DELETE /sessions/:id with a malformed id is 400 invalid_id', async (t) => {

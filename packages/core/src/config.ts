@@ -19,7 +19,10 @@ export const defaults = {
   REDIS_KEY_PREFIX: 'ss:',
   WS_MAX_MESSAGE_SIZE: '10MB', // bytes; 1 KB = 1024 bytes
   WS_PING_INTERVAL: '20s',
+  WS_OPERATOR_MAX_BUFFER: '8MB', // unsent bytes per operator before its messages are dropped
+  WS_OPERATOR_MAX_LAG: '5s', // how long an operator may stay over that bound before 4429
   SESSION_MAX_OPERATORS: 10,
+  PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
   LOG_LEVEL: 'info',
 } as const
@@ -47,8 +50,8 @@ export interface Config {
   http: { host: string; port: number }
   db: DatabaseConfig
   redis: { url?: string; keyPrefix: string }
-  ws: { baseUrl?: string; maxMessageSize: number; pingIntervalMs: number }
-  session: { maxOperators: number }
+  ws: { baseUrl?: string; maxMessageSize: number; pingIntervalMs: number; operatorMaxBuffer: number; operatorMaxLagMs: number }
+  session: { maxOperators: number, presenceTtlMs: number }
   shutdownDrainMs: number
   logLevel: string
   /** Override of the directories found next to the installed package. */
@@ -124,7 +127,10 @@ const spec = {
   WS_BASE_URL: url({ default: undefined }),
   WS_MAX_MESSAGE_SIZE: size({ default: parseSize(defaults.WS_MAX_MESSAGE_SIZE) }),
   WS_PING_INTERVAL: duration({ default: parseDuration(defaults.WS_PING_INTERVAL) }),
+  WS_OPERATOR_MAX_BUFFER: size({ default: parseSize(defaults.WS_OPERATOR_MAX_BUFFER) }),
+  WS_OPERATOR_MAX_LAG: duration({ default: parseDuration(defaults.WS_OPERATOR_MAX_LAG) }),
   SESSION_MAX_OPERATORS: count({ default: defaults.SESSION_MAX_OPERATORS }),
+  PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
   SHUTDOWN_DRAIN: makeValidator<number>(parseDuration)({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
   MIGRATIONS_DIR: str({ default: undefined }),
@@ -185,8 +191,10 @@ export function loadConfig (env: Env): Readonly<Config> {
       baseUrl: raw.WS_BASE_URL?.replace(/\/+$/, ''),
       maxMessageSize: raw.WS_MAX_MESSAGE_SIZE,
       pingIntervalMs: raw.WS_PING_INTERVAL,
+      operatorMaxBuffer: raw.WS_OPERATOR_MAX_BUFFER,
+      operatorMaxLagMs: raw.WS_OPERATOR_MAX_LAG,
     },
-    session: { maxOperators: raw.SESSION_MAX_OPERATORS },
+    session: { maxOperators: raw.SESSION_MAX_OPERATORS, presenceTtlMs: raw.PRESENCE_TTL },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
     migrationsDir: raw.MIGRATIONS_DIR,

@@ -1,3 +1,5 @@
+export * from './cluster.js'
 export * from './database.js'
 export * from './faults.js'
 export * from './process.js'
+export * from './ws-client.js'

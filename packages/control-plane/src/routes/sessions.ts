@@ -1,9 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { parseUuid, type Session, type SessionStore } from '@streaming-service/core'
+import { parseUuid, type Presence, type Session, type SessionStore } from '@streaming-service/core'
 import { streamPath, wsBaseUrl } from '../ws-url.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionStore
+  presence: Presence
+  /** Closes the session's sockets on every relay (a backplane announcement). */
+  onFinished: (sessionId: string) => void
   wsBaseUrl?: string
 }
 
@@ -22,7 +25,7 @@ function iso (date: Date | null): string | null {
 
 /** SPEC §3 session resources. Never exposes the stream key except on create. */
 export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (app, options) => {
-  const { sessions } = options
+  const { sessions, presence } = options
   const wsUrl = (request: Parameters<typeof wsBaseUrl>[0], session: Session) =>
     wsBaseUrl(request, options.wsBaseUrl) + streamPath(session.id, session.clientId)
 
@@ -41,6 +44,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
 
   app.get<{ Params: { id: string } }>('/sessions/:id', async (request) => {
     const session = await sessions.get(parseUuid(request.params.id, 'session id'))
+    const publisherOnline = session.status !== 'finished' && await presence.publisherOnline(session.id)
     return {
       session_id: session.id,
       client_id: session.clientId,
@@ -50,24 +54,26 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       started_at: iso(session.startedAt),
       finished_at: iso(session.finishedAt),
       operators_count: session.operatorsCount,
-      // Presence arrives with the relay; until then "connected" is the status.
-      publisher_online: session.status === 'active',
+      publisher_online: publisherOnline,
     }
   })
 
   app.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
     const session = await sessions.finish(parseUuid(request.params.id, 'session id'))
+    // Repeated on every DELETE: a relay that missed the first one still closes its sockets.
+    options.onFinished(session.id)
     request.log.info({ sessionId: session.id }, 'session finished')
     return reply.status(204).send()
   })
 
   app.get<{ Params: { id: string } }>('/sessions/:id/operators', async (request) => {
-    const operators = await sessions.operators(parseUuid(request.params.id, 'session id'))
+    const id = parseUuid(request.params.id, 'session id')
+    const [operators, online] = await Promise.all([sessions.operators(id), presence.onlineOperators(id)])
     return {
       operators: operators.map((operator) => ({
         user_id: operator.userId,
         joined_at: iso(operator.joinedAt),
-        online: false,
+        online: online.has(operator.userId),
       })),
     }
   })

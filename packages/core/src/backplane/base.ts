@@ -65,6 +65,7 @@ export abstract class BackplaneBase implements Backplane {
   readonly #maxInFlightBytes: number
   #inFlight = 0
   #inFlightBytes = 0
+  #drainWaiters: Array<() => void> = []
   readonly #lastLogged = new Map<string, { at: number, suppressed: number }>()
 
   constructor (options: BackplaneBaseOptions) {
@@ -92,6 +93,15 @@ export abstract class BackplaneBase implements Backplane {
     this.counters.published++
     this.transmit(channelName(this.keyPrefix, sessionId), frame, bytes)
     return true
+  }
+
+  get writable (): boolean {
+    return this.closed || (this.#inFlight < this.#maxInFlight / 2 && this.#inFlightBytes < this.#maxInFlightBytes / 2)
+  }
+
+  async whenWritable (): Promise<void> {
+    if (this.writable) return
+    await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
   }
 
   subscribe (sessionId: string, handler: FrameHandler): Unsubscribe {
@@ -140,6 +150,12 @@ export abstract class BackplaneBase implements Backplane {
   abstract ready (): Promise<void>
   abstract close (): Promise<void>
 
+  #wakeDrainWaiters (): void {
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const wake of waiters) wake()
+  }
+
   /** Whether a publish can be handed to the transport now. */
   protected abstract connected (): boolean
   /** Sends one accepted frame; must call `settle(bytes, …)` exactly once when it is done. */
@@ -150,6 +166,7 @@ export abstract class BackplaneBase implements Backplane {
   protected settle (bytes: number, err?: unknown, channel?: string): void {
     this.#inFlight--
     this.#inFlightBytes -= bytes
+    if (this.#drainWaiters.length > 0 && this.writable) this.#wakeDrainWaiters()
     if (err === undefined) return
     this.counters.publishErrors++
     this.metrics.publishError()

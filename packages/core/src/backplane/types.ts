@@ -96,6 +96,13 @@ export interface Backplane {
   publish (sessionId: string, frame: Frame): boolean
   subscribe (sessionId: string, handler: FrameHandler): Unsubscribe
   /**
+   * False while publishes in flight are past half their bound: a source that
+   * can wait (a publisher's socket) should pause until `whenWritable()`
+   * resolves, so bursts get TCP backpressure instead of drops.
+   */
+  readonly writable: boolean
+  whenWritable (): Promise<void>
+  /**
    * Resolves when the backplane works end to end (for Redis: both connections
    * up and a canary published by this node came back through its own
    * subscription recently); rejects with `SS_BACKPLANE_UNAVAILABLE` saying

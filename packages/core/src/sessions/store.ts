@@ -97,6 +97,12 @@ export class SessionStore {
     return toSession(row)
   }
 
+  async countByStatus (): Promise<Partial<Record<SessionStatus, number>>> {
+    const rows = await this.#run('count sessions', async () => await this.#sql<Array<{ status: SessionStatus, count: number }>>`
+      select status, count(*)::int as count from streaming_sessions group by status`)
+    return Object.fromEntries(rows.map((row) => [row.status, row.count]))
+  }
+
   /** Operators in join order; throws SS_SESSION_NOT_FOUND for an unknown session. */
   async operators (id: string): Promise<Operator[]> {
     const rows = await this.#run('list operators', async () => await this.#sql<Array<{ exists: boolean, user_id: string | null, joined_at: Date | null }>>`

@@ -1,0 +1,163 @@
+import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import websocket from '@fastify/websocket'
+import type WebSocket from 'ws'
+import {
+  isServiceError, parseUserId, parseUuid, SessionFinishedError, type Presence, type Readiness,
+} from '@streaming-service/core'
+import type { Admission, Ticket } from './admission.js'
+import { CloseCode, closeReason } from './close-codes.js'
+import type { Hub } from './hub.js'
+import type { RelayMetrics } from './metrics.js'
+import { OperatorSink } from './operator-sink.js'
+
+export interface RelaySocketOptions {
+  hub: Hub
+  admission: Admission
+  presence: Presence
+  readiness: Readiness
+  metrics: RelayMetrics
+  /** WS_MAX_MESSAGE_SIZE: a larger message closes the publisher with 1009, nothing of it relayed. */
+  maxMessageSize: number
+  pingIntervalMs: number
+  operatorMaxBuffer: number
+  operatorMaxLagMs: number
+}
+
+type Refusal = { code: number, reason: string }
+const kAdmission = Symbol('admission')
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [kAdmission]?: Ticket | Refusal
+  }
+}
+
+function refusal (err: unknown): Refusal {
+  if (isServiceError(err) && err.closeCode !== undefined) return { code: err.closeCode, reason: closeReason(err.message) }
+  return { code: CloseCode.internalError, reason: 'internal error' }
+}
+
+/** Liveness: every socket must answer each ping before the next one. */
+function keepAlive (sockets: Set<WebSocket>, alive: WeakSet<WebSocket>, intervalMs: number): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    for (const socket of sockets) {
+      if (!alive.has(socket)) {
+        socket.terminate()
+        continue
+      }
+      alive.delete(socket)
+      socket.ping()
+    }
+  }, intervalMs)
+  timer.unref()
+  return timer
+}
+
+/**
+ * `GET /ws/stream/:sessionId/:userId` (SPEC §5). Admission runs before the
+ * upgrade; refusals are delivered after it as close codes with a reason, so
+ * browsers can see them.
+ */
+export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, options) => {
+  const { hub, admission, presence, readiness, metrics } = options
+  const sockets = new Set<WebSocket>()
+  const alive = new WeakSet<WebSocket>()
+  const pinger = keepAlive(sockets, alive, options.pingIntervalMs)
+  // Bound once: these are incremented per message per operator.
+  const messagesOut = metrics.messages.labels('out')
+  const bytesOut = metrics.bytes.labels('out')
+  const droppedSlow = metrics.dropped.labels('slow_operator')
+
+  await app.register(websocket, {
+    options: { maxPayload: options.maxMessageSize, perMessageDeflate: false },
+    preClose: async function () {
+      clearInterval(pinger)
+      const closed = [...sockets].map(async (socket) => await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve())
+        socket.close(CloseCode.goingAway, 'server shutting down: reconnect')
+        setTimeout(() => { socket.terminate(); resolve() }, 2000).unref()
+      }))
+      await Promise.all(closed)
+    },
+  })
+
+  const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>) => {
+    if (readiness.draining) {
+      request[kAdmission] = { code: CloseCode.goingAway, reason: 'node is draining: reconnect elsewhere' }
+      return
+    }
+    try {
+      const sessionId = parseUuid(request.params.sessionId, 'session id')
+      const userId = parseUserId(request.params.userId)
+      if (hub.isFinished(sessionId)) throw new SessionFinishedError(sessionId)
+      const streamKey = typeof request.query.stream_key === 'string' ? request.query.stream_key : undefined
+      request[kAdmission] = await admission.admit(sessionId, userId, streamKey)
+    } catch (err) {
+      const refused = refusal(err)
+      if (refused.code === CloseCode.internalError || refused.code === CloseCode.tryAgainLater) request.log.warn({ err }, 'admission failed')
+      request[kAdmission] = refused
+    }
+  }
+
+  app.get<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>(
+    '/ws/stream/:sessionId/:userId',
+    { websocket: true, preValidation: admit },
+    (socket, request) => {
+      const admitted = request[kAdmission]
+      if (admitted === undefined || !('role' in admitted)) {
+        const { code, reason } = admitted ?? { code: CloseCode.internalError, reason: 'not admitted' }
+        metrics.disconnects.inc({ role: 'refused', code: String(code) })
+        request.log.info({ closeCode: code, reason }, 'websocket refused')
+        socket.close(code, reason)
+        return
+      }
+      sockets.add(socket)
+      alive.add(socket)
+      socket.on('pong', () => alive.add(socket))
+      const log = request.log.child({ sessionId: admitted.sessionId, role: admitted.role })
+      metrics.connections.inc({ role: admitted.role })
+      const detach = admitted.role === 'publisher' ? onPublisher(socket, admitted, log) : onOperator(socket, admitted, log)
+      const leave = presence.enter(admitted.sessionId, admitted.role, admitted.role === 'publisher' ? admitted.clientId : admitted.userId)
+      log.info({ epoch: admitted.role === 'publisher' ? admitted.epoch : undefined }, 'websocket connected')
+      socket.once('close', (code, reason) => {
+        sockets.delete(socket)
+        detach()
+        leave()
+        metrics.connections.dec({ role: admitted.role })
+        metrics.disconnects.inc({ role: admitted.role, code: String(code) })
+        log.info({ closeCode: code, reason: reason.toString() }, 'websocket closed')
+      })
+    }
+  )
+
+  function onPublisher (socket: WebSocket, ticket: Extract<Ticket, { role: 'publisher' }>, log: Logger): () => void {
+    const detach = hub.attachPublisher(ticket.sessionId, ticket.epoch, socket)
+    let paused = false
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      hub.publish(ticket.sessionId, data, isBinary)
+      // A burst faster than Redis takes it: stop reading the publisher (TCP
+      // backpressure) rather than drop frames for the other relays.
+      if (!paused && !hub.writable) {
+        paused = true
+        socket.pause()
+        void hub.whenWritable().then(() => { paused = false; socket.resume() })
+      }
+    })
+    return () => {
+      detach()
+      admission.publisherLeft(ticket).catch((err: unknown) => log.warn({ err }, 'could not mark the session waiting'))
+    }
+  }
+
+  function onOperator (socket: WebSocket, ticket: Extract<Ticket, { role: 'operator' }>, log: Logger): () => void {
+    const sink = new OperatorSink(socket, {
+      maxBufferedBytes: options.operatorMaxBuffer,
+      maxLagMs: options.operatorMaxLagMs,
+      onDrop: () => droppedSlow.inc(),
+      onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
+      onTooSlow: () => log.warn({ userId: ticket.userId }, 'operator too slow: closing with 4429'),
+    })
+    // Operators' own messages are not relayed.
+    return hub.attachOperator(ticket.sessionId, sink)
+  }
+}
