@@ -3,6 +3,7 @@ import {
   createBaseApp, SessionStore, type Config, type Logger, type Metrics, type Presence, type Readiness, type Sql,
 } from '@streaming-service/core'
 import { registerSessionMetrics } from './metrics.js'
+import { startReconciler } from './reconciler.js'
 import { sessionRoutes } from './routes/sessions.js'
 
 export interface ControlPlaneOptions {
@@ -20,6 +21,10 @@ export interface ControlPlaneOptions {
 export function registerControlPlane (app: FastifyInstance, options: ControlPlaneOptions): void {
   const sessions = new SessionStore(options.sql)
   registerSessionMetrics(options.metrics.registry, sessions, options.logger)
+  const stopReconciler = startReconciler({
+    sessions, presence: options.presence, intervalMs: options.config.session.presenceTtlMs, logger: options.logger,
+  })
+  app.addHook('onClose', async () => stopReconciler())
   app.register(sessionRoutes, {
     sessions,
     presence: options.presence,

@@ -183,7 +183,7 @@ t.test('states: waiting until the publisher connects, active while it is, waitin
   await again.close()
 })
 
-t.test('presence spans relays and expires after a relay is SIGKILLed', async (t) => {
+t.test('presence spans relays and expires after a relay is SIGKILLed; its publisher\'s session goes back to waiting', async (t) => {
   const doomed = await cluster.addRelay()
   const session = await cluster.createSession()
   await connected(t, cluster.wsUrl(cluster.relays[0]!, session.session_id, 'survivor'))
@@ -199,4 +199,6 @@ t.test('presence spans relays and expires after a relay is SIGKILLed', async (t)
   }, 10_000)
   t.ok(expiredIn < 10_000, `expired ${expiredIn} ms after the kill (PRESENCE_TTL 1.5 s)`)
   t.same((await operatorsOf(session.session_id)).map((o) => [o.user_id, o.online]), [['survivor', true], ['victim', false]])
+  await waitFor('the session to go back to waiting', async () => (await getSession(session.session_id)).status === 'waiting', 10_000)
+  t.pass('the control plane put the session of the dead publisher back to waiting')
 })

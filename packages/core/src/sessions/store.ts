@@ -97,6 +97,23 @@ export class SessionStore {
     return toSession(row)
   }
 
+  /** Active sessions not touched for `idleMs` (their publisher's admission is at least that old). */
+  async activeSince (idleMs: number): Promise<Array<{ id: string, epoch: number }>> {
+    const rows = await this.#run('list active sessions', async () => await this.#sql<Array<{ id: string, epoch: string }>>`
+      select id, publisher_epoch::text as epoch from streaming_sessions
+      where status = 'active' and updated_at < now() - make_interval(secs => ${idleMs / 1000})`)
+    return rows.map((row) => ({ id: row.id, epoch: Number(row.epoch) }))
+  }
+
+  /** Back to `waiting` unless a newer publisher (epoch) took over or the session finished. */
+  async markWaiting (id: string, epoch: number): Promise<boolean> {
+    const rows = await this.#run('mark session waiting', async () => await this.#sql`
+      update streaming_sessions set status = 'waiting', updated_at = now()
+      where id = ${id} and status = 'active' and publisher_epoch = ${epoch}
+      returning id`)
+    return rows.length > 0
+  }
+
   async countByStatus (): Promise<Partial<Record<SessionStatus, number>>> {
     const rows = await this.#run('count sessions', async () => await this.#sql<Array<{ status: SessionStatus, count: number }>>`
       select status, count(*)::int as count from streaming_sessions group by status`)
