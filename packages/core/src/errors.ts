@@ -50,6 +50,7 @@ export const InvalidUserIdError = defineError('SS_INVALID_USER_ID', 'user id mus
 export const RouteNotFoundError = defineError('SS_ROUTE_NOT_FOUND', 'no route %s %s', 404)
 export const PayloadTooLargeError = defineError('SS_PAYLOAD_TOO_LARGE', 'request body is larger than %s bytes', 413)
 export const UnsupportedMediaTypeError = defineError('SS_UNSUPPORTED_MEDIA_TYPE', 'content type %s is not supported; send application/json', 415)
+export const UpgradeRequiredError = defineError('SS_UPGRADE_REQUIRED', 'this endpoint takes WebSocket connections only', 426)
 export const MethodNotAllowedError = defineError('SS_METHOD_NOT_ALLOWED', '%s', 405)
 
 // Sessions

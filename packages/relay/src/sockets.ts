@@ -1,8 +1,8 @@
-import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import {
-  isServiceError, parseUserId, parseUuid, SessionFinishedError, type Presence, type Readiness,
+  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Presence, type Readiness,
 } from '@streaming-service/core'
 import type { Admission, Ticket } from './admission.js'
 import { CloseCode, closeReason } from './close-codes.js'
@@ -81,7 +81,11 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     },
   })
 
-  const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>) => {
+  const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>, reply: FastifyReply) => {
+    // Only upgrades are admitted: a plain GET must not mark a session active or register an operator.
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+      return await reply.status(426).header('upgrade', 'websocket').send(errorBody(new UpgradeRequiredError()))
+    }
     if (readiness.draining) {
       request[kAdmission] = { code: CloseCode.goingAway, reason: 'node is draining: reconnect elsewhere' }
       return

@@ -94,6 +94,17 @@ t.test('refusals are close codes with a reason: 4400, 4401, 4404, 4410', async (
   t.equal((await openSocket(t, cluster.wsUrl(relay, session.session_id, session.client_id, session.stream_key)).closed).code, 4410, 'finished session, publisher')
 })
 
+t.test('a plain HTTP request to the stream route is 426 in the error shape and admits nothing', async (t) => {
+  const session = await cluster.createSession()
+  const url = cluster.wsUrl(cluster.relays[0]!, session.session_id, session.client_id, session.stream_key).replace('ws://', 'http://')
+  const res = await fetch(url)
+  t.equal(res.status, 426)
+  t.same(await res.json(), { error: { code: 'upgrade_required', message: 'this endpoint takes WebSocket connections only' } })
+  t.equal((await getSession(session.session_id)).status, 'waiting', 'the publisher was not admitted')
+  await fetch(cluster.wsUrl(cluster.relays[0]!, session.session_id, 'curious').replace('ws://', 'http://'))
+  t.same(await operatorsOf(session.session_id), [], 'no operator registered')
+})
+
 t.test('a message over WS_MAX_MESSAGE_SIZE closes the publisher with 1009 and nothing of it is relayed', async (t) => {
   const [a, b] = cluster.relays
   const session = await cluster.createSession()

@@ -1,5 +1,7 @@
 export * from './cluster.js'
 export * from './database.js'
 export * from './faults.js'
+export * from './proc.js'
 export * from './process.js'
 export * from './ws-client.js'
+export * from './redis-server.js'
