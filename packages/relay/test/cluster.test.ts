@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import t, { type Test } from 'tap'
-import { openSocket, startCluster, waitFor, type Cluster, type TestSocket } from '@streaming-service/testing'
+import t from 'tap'
+import {
+  connected, openSocket, primed, startCluster, waitFor, type Cluster, type TestSocket,
+} from '@streaming-service/testing'
 
 // One cluster (control plane + 3 relays, real Redis under its own prefix) for the file.
 let cluster: Cluster
@@ -15,24 +17,6 @@ async function getSession (id: string): Promise<Record<string, unknown>> {
 async function operatorsOf (id: string): Promise<Array<{ user_id: string, online: boolean }>> {
   const body = await (await fetch(`${cluster.controlPlane.url}/sessions/${id}/operators`)).json() as { operators: Array<{ user_id: string, online: boolean }> }
   return body.operators
-}
-
-async function connected (t: Test, url: string): Promise<TestSocket> {
-  const socket = openSocket(t, url)
-  await socket.opened
-  return socket
-}
-
-/** Operators subscribe asynchronously: wait until a probe from the publisher reaches all of them. */
-async function primed (publisher: TestSocket, operators: TestSocket[]): Promise<void> {
-  await waitFor('every operator to receive the probe', async () => {
-    await publisher.send('probe')
-    return operators.every((o) => o.messages.some((m) => !m.binary && m.data.toString() === 'probe'))
-  }, 10_000, 100)
-  const counts = operators.map((o) => o.messages.length)
-  await publisher.send('probe-end')
-  await waitFor('probe-end everywhere', () => operators.every((o, i) => o.messages.length > counts[i]! && o.messages.at(-1)!.data.toString() === 'probe-end'))
-  for (const operator of operators) operator.messages.length = 0
 }
 
 t.test('500 mixed binary and text messages from a publisher on relay A arrive byte-exact and in order on A, B and C', async (t) => {

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import {
-  openSocket, startCluster, startRedisServer, waitFor, type Cluster, type RedisServer, type ServiceProcess, type TestSocket,
+  connected, primed, readyStatus, sequenced, sequenceNumbers, startCluster, startRedisServer, waitFor, type Cluster, type RedisServer, type ServiceProcess, type TestSocket,
 } from '@streaming-service/testing'
 
 // One cluster for the file (control plane + relays A, B, C) whose only Redis is
@@ -13,44 +12,9 @@ t.before(async () => {
   cluster = await startCluster(t, { relays: 3, redisUrl: redis.url })
 })
 
-async function connected (t: Test, url: string): Promise<TestSocket> {
-  const socket = openSocket(t, url)
-  await socket.opened
-  return socket
-}
-
-/** Operators subscribe asynchronously: wait until a probe from the publisher reaches all of them, then forget the probes. */
-async function primed (publisher: TestSocket, operators: TestSocket[]): Promise<void> {
-  await waitFor('every operator to receive the probe', async () => {
-    await publisher.send('probe')
-    return operators.every((o) => o.messages.some((m) => !m.binary && m.data.toString() === 'probe'))
-  }, 10_000, 100)
-  const counts = operators.map((o) => o.messages.length)
-  await publisher.send('probe-end')
-  await waitFor('probe-end everywhere', () => operators.every((o, i) => o.messages.length > counts[i]! && o.messages.at(-1)!.data.toString() === 'probe-end'))
-  for (const operator of operators) operator.messages.length = 0
-}
-
-/** The publisher sends binary messages numbered 0, 1, 2… (uint32 at the front) at `perSecond`. */
-function sequenced (publisher: TestSocket, perSecond: number): { readonly sent: number, stop (): void } {
-  let sent = 0
-  const padding = randomBytes(1020)
-  const timer = setInterval(() => {
-    const message = Buffer.allocUnsafe(4 + padding.length)
-    message.writeUInt32BE(sent++, 0)
-    padding.copy(message, 4)
-    publisher.socket.send(message)
-  }, 1000 / perSecond)
-  return { get sent () { return sent }, stop () { clearInterval(timer) } }
-}
-
-const seqs = (socket: TestSocket): number[] => socket.messages.filter((m) => m.binary).map((m) => m.data.readUInt32BE(0))
+const seqs = sequenceNumbers
 const strictlyIncreasing = (values: number[]): boolean => values.every((v, i) => i === 0 || v > values[i - 1]!)
 const missing = (values: number[], upTo: number): number => upTo - new Set(values).size
-
-async function readyStatus (relay: ServiceProcess): Promise<number> {
-  return (await fetch(`${relay.url}/ready`, { signal: AbortSignal.timeout(5000) })).status
-}
 
 t.test('Redis killed (-9) mid-stream and back after 2 s: local delivery goes on, /ready follows Redis, remote delivery resumes in < 2 s, nothing exits or reorders', async (t) => {
   const [a, b, c] = cluster.relays as [ServiceProcess, ServiceProcess, ServiceProcess]
