@@ -22,7 +22,7 @@ function walk (dir, match) {
 const requested = process.argv.slice(2)
 const files = requested.length > 0
   ? requested
-  : walk(join(root, 'packages'), (name) => name.endsWith('.test.ts')).map((path) => relative(root, path)).sort()
+  : ['packages', 'bench'].flatMap((dir) => walk(join(root, dir), (name) => name.endsWith('.test.ts'))).map((path) => relative(root, path)).sort()
 if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)

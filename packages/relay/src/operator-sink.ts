@@ -23,6 +23,8 @@ export class OperatorSink {
   readonly socket: WebSocket
   readonly #options: OperatorSinkOptions
   #behindSince: number | undefined
+  /** Set when this sink closed the socket with 4429 (the peer may never echo it). */
+  cutOff = false
 
   constructor (socket: WebSocket, options: OperatorSinkOptions) {
     this.socket = socket
@@ -47,6 +49,8 @@ export class OperatorSink {
   }
 
   #cutOff (): void {
+    if (this.cutOff) return
+    this.cutOff = true
     this.#options.onTooSlow()
     this.socket.close(CloseCode.tooSlow, 'too slow: could not keep up with the stream')
     // A stalled peer never reads the close frame; don't keep its buffer alive.

@@ -120,7 +120,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       socket.on('pong', () => alive.add(socket))
       const log = request.log.child({ sessionId: admitted.sessionId, role: admitted.role })
       metrics.connections.inc({ role: admitted.role })
-      const detach = admitted.role === 'publisher' ? onPublisher(socket, admitted, log) : onOperator(socket, admitted, log)
+      const sink = admitted.role === 'operator' ? operatorSink(socket, admitted, log) : undefined
+      const detach = admitted.role === 'publisher' ? onPublisher(socket, admitted, log) : hub.attachOperator(admitted.sessionId, sink!)
       const leave = presence.enter(admitted.sessionId, admitted.role, admitted.role === 'publisher' ? admitted.clientId : admitted.userId)
       log.info({ epoch: admitted.role === 'publisher' ? admitted.epoch : undefined }, 'websocket connected')
       socket.once('close', (code, reason) => {
@@ -128,7 +129,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
         detach()
         leave()
         metrics.connections.dec({ role: admitted.role })
-        metrics.disconnects.inc({ role: admitted.role, code: String(code) })
+        // A stalled operator cut off with 4429 never echoes it: count what was sent.
+        metrics.disconnects.inc({ role: admitted.role, code: String(sink?.cutOff === true ? CloseCode.tooSlow : code) })
         log.info({ closeCode: code, reason: reason.toString() }, 'websocket closed')
       })
     }
@@ -153,15 +155,14 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     }
   }
 
-  function onOperator (socket: WebSocket, ticket: Extract<Ticket, { role: 'operator' }>, log: Logger): () => void {
-    const sink = new OperatorSink(socket, {
+  function operatorSink (socket: WebSocket, ticket: Extract<Ticket, { role: 'operator' }>, log: Logger): OperatorSink {
+    // Operators' own messages are not relayed: nothing listens to them.
+    return new OperatorSink(socket, {
       maxBufferedBytes: options.operatorMaxBuffer,
       maxLagMs: options.operatorMaxLagMs,
       onDrop: () => droppedSlow.inc(),
       onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
       onTooSlow: () => log.warn({ userId: ticket.userId }, 'operator too slow: closing with 4429'),
     })
-    // Operators' own messages are not relayed.
-    return hub.attachOperator(ticket.sessionId, sink)
   }
 }
