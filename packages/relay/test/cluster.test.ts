@@ -197,3 +197,30 @@ t.test('presence spans relays and expires after a relay is SIGKILLed; its publis
   await waitFor('the session to go back to waiting', async () => (await getSession(session.session_id)).status === 'waiting', 10_000)
   t.pass('the control plane put the session of the dead publisher back to waiting')
 })
+
+t.test('/metrics: relays expose connections, messages and bytes, drops, latency and backplane counters; the control plane sessions by state', async (t) => {
+  const [a, b] = cluster.relays
+  const session = await cluster.createSession()
+  const operator = await connected(t, cluster.wsUrl(b!, session.session_id, 'metered'))
+  const publisher = await connected(t, cluster.wsUrl(a!, session.session_id, session.client_id, session.stream_key))
+  await primed(publisher, [operator])
+  const scrape = async (url: string) => await (await fetch(`${url}/metrics`)).text()
+  /** The value of the first sample whose line starts with `prefix` (a name and its leading labels). */
+  const value = (text: string, prefix: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(prefix))
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  const onA = await scrape(a!.url)
+  const onB = await scrape(b!.url)
+  t.ok(value(onA, 'relay_connections{role="publisher"') >= 1, 'publisher connections on A')
+  t.ok(value(onB, 'relay_connections{role="operator"') >= 1, 'operator connections on B')
+  t.ok(value(onA, 'relay_messages_total{direction="in"') >= 1, 'messages in on A')
+  t.ok(value(onB, 'relay_bytes_total{direction="out"') >= 1, 'bytes out on B')
+  t.match(onB, /relay_latency_seconds_bucket\{[^}]*path="remote"/, 'latency through the backplane on B')
+  for (const name of ['relay_frames_dropped_total', 'relay_disconnects_total', 'backplane_frames_dropped_total', 'backplane_publish_errors_total', 'backplane_reconnects_total', 'process_cpu_seconds_total']) {
+    t.match(onA, new RegExp(`^# TYPE ${name} `, 'm'), `${name} on relays`)
+  }
+  const onControlPlane = await scrape(cluster.controlPlane.url)
+  t.ok(value(onControlPlane, 'sessions{status="active"') >= 1, 'sessions{status="active"} on the control plane')
+  t.match(onControlPlane, /^sessions\{status="waiting"/m)
+})
