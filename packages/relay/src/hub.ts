@@ -1,6 +1,7 @@
 import type WebSocket from 'ws'
 import { controlFrame, parseControl, type Backplane, type ControlMessage, type Frame, type Logger, type Unsubscribe } from '@streaming-service/core'
 import { CloseCode } from './close-codes.js'
+import type { Counter, Histogram } from 'prom-client'
 import type { RelayMetrics } from './metrics.js'
 import type { OperatorSink } from './operator-sink.js'
 
@@ -31,13 +32,20 @@ export class Hub {
   readonly #sessions = new Map<string, LocalSession>()
   readonly #finished = new Map<string, number>()
   readonly #backplane: Backplane
-  readonly #metrics: RelayMetrics
   readonly #log: Logger
+  // Bound once: these run per message.
+  readonly #messagesIn: Counter.Internal
+  readonly #bytesIn: Counter.Internal
+  readonly #localLatency: Histogram.Internal<'path'>
+  readonly #remoteLatency: Histogram.Internal<'path'>
 
   constructor (options: { backplane: Backplane, metrics: RelayMetrics, logger: Logger }) {
     this.#backplane = options.backplane
-    this.#metrics = options.metrics
     this.#log = options.logger
+    this.#messagesIn = options.metrics.messages.labels('in')
+    this.#bytesIn = options.metrics.bytes.labels('in')
+    this.#localLatency = options.metrics.latency.labels('local')
+    this.#remoteLatency = options.metrics.latency.labels('remote')
   }
 
   /** Whether this node saw the session finish (it refuses new sockets of it). */
@@ -98,10 +106,10 @@ export class Hub {
     const session = this.#sessions.get(sessionId)
     if (session === undefined) return
     const sentAt = Date.now()
-    this.#metrics.messages.inc({ direction: 'in' })
-    this.#metrics.bytes.inc({ direction: 'in' }, payload.length)
+    this.#messagesIn.inc()
+    this.#bytesIn.inc(payload.length)
     this.#deliver(session, payload, binary)
-    this.#metrics.latency.observe({ path: 'local' }, (Date.now() - sentAt) / 1000)
+    this.#localLatency.observe((Date.now() - sentAt) / 1000)
     this.#backplane.publish(sessionId, { kind: binary ? 'media-binary' : 'media-text', seq: session.seq++, payload, sentAt })
   }
 
@@ -126,7 +134,7 @@ export class Hub {
       return
     }
     this.#deliver(session, frame.payload, frame.kind === 'media-binary')
-    if (frame.sentAt !== undefined) this.#metrics.latency.observe({ path: 'remote' }, Math.max(0, Date.now() - frame.sentAt) / 1000)
+    if (frame.sentAt !== undefined) this.#remoteLatency.observe(Math.max(0, Date.now() - frame.sentAt) / 1000)
   }
 
   #onControl (sessionId: string, session: LocalSession, frame: Frame): void {
