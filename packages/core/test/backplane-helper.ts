@@ -178,3 +178,10 @@ export async function throwawayRedis (t: Teardown): Promise<ThrowawayRedis> {
   })
   return { port, url: `redis://127.0.0.1:${port}`, get pid () { return child?.pid }, log: () => log, kill, start }
 }
+
+/** Active handles by type (sockets, timers…), to show a close() leaves nothing behind. */
+export function activeResourceCounts (): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1
+  return counts
+}

@@ -2,7 +2,9 @@ import t from 'tap'
 import { Registry } from 'prom-client'
 import { createBackplane, createLogger, MemoryBackplane, MemoryBus, RedisBackplane, type Backplane } from '@streaming-service/core'
 import { backplaneContract, type ClusterFactory, type ClusterOptions } from './backplane-contract.js'
-import { adminClient, numsub, pubsubChannels, randomPrefix, sleep, TEST_REDIS_URL, waitFor } from './backplane-helper.js'
+import {
+  activeResourceCounts, adminClient, numsub, pubsubChannels, randomPrefix, sleep, TEST_REDIS_URL, waitFor,
+} from './backplane-helper.js'
 
 // One contract, every implementation (core/src/backplane/types.ts).
 
@@ -69,11 +71,7 @@ t.test('createBackplane is the one place choosing the transport', async (t) => {
 })
 
 t.test('close() leaves no socket or timer behind (the process can exit)', async (t) => {
-  const count = (): Record<string, number> => {
-    const counts: Record<string, number> = {}
-    for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1
-    return counts
-  }
+  const count = activeResourceCounts
   // Earlier tests' connections may still be shutting down: start from a settled count.
   await waitFor(() => count().SimpleShutdownWrap === undefined, 3000, 'earlier sockets closed')
   await sleep(200)

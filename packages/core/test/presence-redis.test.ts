@@ -6,7 +6,9 @@ import { createInterface } from 'node:readline'
 import t, { type Test } from 'tap'
 import { createLogger, createPresence, type Logger, type Presence, type PresenceOptions } from '@streaming-service/core'
 import type { Redis } from 'ioredis'
-import { adminClient, captureLogger, randomPrefix, sleep, TEST_REDIS_URL, throwawayRedis, waitFor } from './backplane-helper.js'
+import {
+  activeResourceCounts, adminClient, captureLogger, randomPrefix, sleep, TEST_REDIS_URL, throwawayRedis, waitFor,
+} from './backplane-helper.js'
 
 // What only the Redis presence has: several nodes sharing one view, expiry of
 // a dead node's entries, recovery from Redis outages. On the shared Redis under
@@ -322,11 +324,7 @@ t.test('a network cut while Redis keeps its data: removals made during it are ap
 })
 
 t.test('close() takes the node\'s entries down and leaves no socket or timer behind', async (t) => {
-  const count = (): Record<string, number> => {
-    const counts: Record<string, number> = {}
-    for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1
-    return counts
-  }
+  const count = activeResourceCounts
   // Earlier tests' connections may still be shutting down: start from a settled count.
   await waitFor(() => count().SimpleShutdownWrap === undefined, 3000, 'earlier sockets closed')
   await sleep(200)
