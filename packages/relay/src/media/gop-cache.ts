@@ -1,0 +1,183 @@
+import type { ContainerScanner, ScanEvent, ScannerOptions } from './scanner.js'
+import { createScanner, sniffContainer, type Sniffed } from './sniff.js'
+
+export interface GopCacheOptions extends ScannerOptions {
+  /**
+   * Most media bytes held (bytes of the messages kept, the init segment not
+   * counted). A group of pictures that grows beyond it (a stream without
+   * keyframes) is dropped until the next keyframe segment. Default 8 MB.
+   */
+  maxBytes?: number
+}
+
+/** 8 MB: several seconds of a camera at a few Mbit/s. */
+export const GOP_CACHE_MAX_BYTES = 8 * 1024 * 1024
+
+/** Longest prefix `sniffContainer` needs to decide. */
+const SNIFF_BYTES = 8
+
+interface Held {
+  /** The publisher's message, by reference (never copied). */
+  bytes: Buffer
+  /** Stream offset of `bytes[0]`. */
+  offset: number
+}
+
+/**
+ * What a late joiner needs before the live messages (SPEC §5, "Late
+ * joiners"): the init segment and the media from the start of the most recent
+ * keyframe segment (WebM Cluster, MP4 `moof`) up to the last pushed message.
+ *
+ * Fed every publisher message in order. It sniffs the container from the
+ * first bytes, runs the matching scanner and keeps references to the recent
+ * messages: a scanner reports a segment only once it has read the segment's
+ * first video frame, so the bytes since the current group's start (or, with
+ * no group, the last `maxBytes` bytes) are always held, and a keyframe
+ * segment found late can still be cut at its first byte.
+ *
+ * Messages are held by reference: the caller must not modify a buffer after
+ * pushing it. Memory: at most `maxBytes` plus one message, plus the init
+ * segment (at most `maxInitBytes`) and the scanner's small header buffer.
+ */
+export class GopCache {
+  readonly #maxBytes: number
+  readonly #scannerOptions: ScannerOptions
+  #format: Sniffed = 'undecided'
+  #scanner: ContainerScanner | undefined
+  /** First bytes of the stream while the format is undecided. */
+  #head: Buffer = Buffer.alloc(0)
+  #init: Buffer | undefined
+  #held: Held[] = []
+  #heldBytes = 0
+  /** Stream offset after the last pushed byte. */
+  #end = 0
+  /** Stream offset of the current group's keyframe segment, if it is complete since then. */
+  #groupStart: number | undefined
+
+  constructor (options: GopCacheOptions = {}) {
+    const { maxBytes, ...scannerOptions } = options
+    this.#maxBytes = maxBytes ?? GOP_CACHE_MAX_BYTES
+    this.#scannerOptions = scannerOptions
+  }
+
+  /** `undecided` until the first bytes tell; `opaque` for good once the stream is not (or no longer) a known container. */
+  get format (): Sniffed { return this.#format }
+
+  /** The exact init segment, once complete. */
+  get init (): Buffer | undefined { return this.#init }
+
+  /** Bytes of the publisher's messages held (the init segment not counted). */
+  get retainedBytes (): number { return this.#heldBytes }
+
+  /** Stream offset of the keyframe segment the snapshot starts with, if any. */
+  get groupOffset (): number | undefined { return this.#format === 'opaque' || this.#init === undefined ? undefined : this.#groupStart }
+
+  /** Feeds the publisher's next message (a text message makes the stream opaque). */
+  push (message: Buffer, binary: boolean): void {
+    if (this.#format === 'opaque') return
+    if (!binary) return this.#becomeOpaque()
+    if (message.length === 0) return
+    this.#held.push({ bytes: message, offset: this.#end })
+    this.#heldBytes += message.length
+    this.#end += message.length
+
+    if (this.#format === 'undecided') {
+      if (this.#head.length < SNIFF_BYTES) {
+        this.#head = Buffer.concat([this.#head, message.subarray(0, SNIFF_BYTES - this.#head.length)])
+      }
+      const format = sniffContainer(this.#head)
+      if (format === 'opaque') return this.#becomeOpaque()
+      if (format === 'undecided') return this.#trim()
+      this.#format = format
+      this.#head = Buffer.alloc(0)
+      this.#scanner = createScanner(format, this.#scannerOptions)
+      // The scanner reads the stream from its first byte: the sniffed messages are all held (a few bytes decide).
+      if (this.#held[0]!.offset !== 0) return this.#becomeOpaque()
+      for (const held of this.#held) {
+        if (!this.#handle(this.#scanner.push(held.bytes))) return
+      }
+    } else if (!this.#handle(this.#scanner!.push(message))) {
+      return
+    }
+    this.#trim()
+  }
+
+  /**
+   * What a late joiner gets before the next live message: `[init, ...group]`,
+   * the group starting exactly at a keyframe segment's first byte and ending
+   * at the last pushed byte. `null` when the stream is opaque or no complete
+   * keyframe group is held (the joiner then gets live messages only).
+   */
+  snapshot (): Buffer[] | null {
+    const start = this.groupOffset
+    if (start === undefined) return null
+    const parts: Buffer[] = [this.#init!]
+    for (const held of this.#held) {
+      const end = held.offset + held.bytes.length
+      if (end <= start) continue
+      parts.push(held.offset >= start ? held.bytes : held.bytes.subarray(start - held.offset))
+    }
+    return parts
+  }
+
+  /** Starts over for a new stream (publisher reconnect or replacement). */
+  reset (): void {
+    this.#format = 'undecided'
+    this.#scanner = undefined
+    this.#head = Buffer.alloc(0)
+    this.#init = undefined
+    this.#release()
+    this.#end = 0
+  }
+
+  /** Applies the scanner's events; false once the stream became opaque. */
+  #handle (events: ScanEvent[]): boolean {
+    for (const event of events) {
+      if (event.type === 'init') {
+        this.#init = event.bytes
+      } else if (event.type === 'opaque') {
+        this.#becomeOpaque()
+        return false
+      } else if (event.keyframe) {
+        const first = this.#held[0]
+        // The segment's first bytes were dropped (its first video frame came more than `maxBytes` later): no group.
+        this.#groupStart = first !== undefined && first.offset <= event.offset ? event.offset : undefined
+        this.#dropBefore(event.offset)
+      }
+    }
+    return true
+  }
+
+  /** Keeps memory bounded: a group beyond `maxBytes` is dropped; without a group, the last `maxBytes` bytes stay. */
+  #trim (): void {
+    if (this.#heldBytes <= this.#maxBytes) return
+    this.#groupStart = undefined
+    while (this.#held.length > 1 && this.#heldBytes > this.#maxBytes) {
+      this.#heldBytes -= this.#held.shift()!.bytes.length
+    }
+  }
+
+  /** Forgets the messages that end at or before `offset`. */
+  #dropBefore (offset: number): void {
+    let drop = 0
+    while (drop < this.#held.length && this.#held[drop]!.offset + this.#held[drop]!.bytes.length <= offset) {
+      this.#heldBytes -= this.#held[drop]!.bytes.length
+      drop++
+    }
+    if (drop > 0) this.#held.splice(0, drop)
+  }
+
+  #release (): void {
+    this.#held = []
+    this.#heldBytes = 0
+    this.#groupStart = undefined
+  }
+
+  #becomeOpaque (): void {
+    this.#format = 'opaque'
+    this.#scanner = undefined
+    this.#head = Buffer.alloc(0)
+    this.#init = undefined
+    this.#release()
+  }
+}
