@@ -1,10 +1,6 @@
-import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t from 'tap'
 import { GopCache, Mp4Scanner, WebmScanner, type ContainerScanner } from '../src/media/index.js'
+import { decode, mediaMaker, prng } from './media-helper.js'
 
 // SPEC §5 "Late joiners": a late joiner gets the init segment, then the
 // publisher's bytes from the last keyframe segment, then the live messages;
@@ -12,16 +8,7 @@ import { GopCache, Mp4Scanner, WebmScanner, type ContainerScanner } from '../src
 // byte-exact. The streams are made by ffmpeg at test time and cut into
 // MediaRecorder-like messages that never align with clusters or fragments.
 
-const run = promisify(execFile)
-
-const dir = await mkdtemp(join(tmpdir(), 'media-gop-cache-'))
-t.teardown(() => rm(dir, { recursive: true, force: true }))
-
-async function ffmpeg (name: string, args: string[]): Promise<Buffer> {
-  const path = join(dir, name)
-  await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25', '-t', '4', ...args, path])
-  return readFile(path)
-}
+const ffmpeg = await mediaMaker(t, 'media-gop-cache-', '640x480')
 
 /** ~1 MB in 4 s: about a hundred 1–20 KB messages. */
 const VP8 = ['-c:v', 'libvpx', '-deadline', 'realtime', '-b:v', '2M']
@@ -36,17 +23,6 @@ const mp4Sparse = await ffmpeg('sparse.mp4', [...H264, '-g', '75', ...FMP4])
 
 // ---------------------------------------------------------------- helpers
 
-/** Seeded PRNG (mulberry32): the same messages on every run. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Messages of 1–20 KB, as a publisher sends them. */
 function messagesOf (bytes: Buffer, seed: number, min = 1000, max = 20_000): Buffer[] {
   const random = prng(seed)
@@ -58,20 +34,6 @@ function messagesOf (bytes: Buffer, seed: number, min = 1000, max = 20_000): Buf
     offset += size
   }
   return messages
-}
-
-/** Decodes `bytes` from stdin; returns ffmpeg's error output and the frames it decoded. */
-async function decode (bytes: Buffer): Promise<{ code: number | null, errors: string, frames: number }> {
-  const child = spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-i', 'pipe:0', '-f', 'framecrc', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })
-  let out = ''
-  let errors = ''
-  child.stdout.setEncoding('utf8').on('data', (data: string) => { out += data })
-  child.stderr.setEncoding('utf8').on('data', (data: string) => { errors += data })
-  child.stdin.on('error', () => {})
-  child.stdin.end(bytes)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  const frames = out.split('\n').filter((line) => /^\d+,/.test(line)).length
-  return { code, errors, frames }
 }
 
 /** Ground truth from a scanner of its own: after each message, the last keyframe segment's offset seen so far. */

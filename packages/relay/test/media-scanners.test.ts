@@ -1,10 +1,6 @@
-import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { Mp4Scanner, WebmScanner, type ContainerScanner, type ScanEvent } from '../src/media/index.js'
+import { decode, ffprobe, mediaMaker, prng } from './media-helper.js'
 
 // SPEC §5 "Late joiners": the relay keeps the init segment and finds the
 // container boundaries (WebM Clusters, MP4 moof) and whether they start on a
@@ -12,16 +8,7 @@ import { Mp4Scanner, WebmScanner, type ContainerScanner, type ScanEvent } from '
 // by ffmpeg at test time; ground truth comes from an independent whole-file
 // parse here and from ffprobe's packet flags.
 
-const run = promisify(execFile)
-
-const dir = await mkdtemp(join(tmpdir(), 'media-scanners-'))
-t.teardown(() => rm(dir, { recursive: true, force: true }))
-
-async function ffmpeg (name: string, args: string[]): Promise<Buffer> {
-  const path = join(dir, name)
-  await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '4', ...args, path])
-  return readFile(path)
-}
+const ffmpeg = await mediaMaker(t, 'media-scanners-', '320x240')
 
 const VP8 = ['-c:v', 'libvpx', '-deadline', 'realtime', '-g', '25']
 const webm = await ffmpeg('out.webm', [...VP8, '-f', 'webm', '-live', '1'])
@@ -38,17 +25,6 @@ const mp4Short = await ffmpeg('short.mp4', [
 ])
 
 // ---------------------------------------------------------------- helpers
-
-/** Seeded PRNG (mulberry32): the same chunks on every run. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomChunks (bytes: Buffer, seed: number, max = 20_000): Buffer[] {
   const random = prng(seed)
@@ -131,7 +107,7 @@ function boxOffsets (bytes: Buffer, type: string): number[] {
 interface Packet { pos: number, key: boolean }
 
 async function packets (path: string): Promise<Packet[]> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pos,flags', '-of', 'csv=p=0', path])
+  const stdout = await ffprobe(['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pos,flags', '-of', 'csv=p=0', path])
   return stdout.trim().split('\n').map((line) => {
     const [pos, flags] = line.split(',')
     return { pos: Number(pos), key: flags!.startsWith('K') }
@@ -145,20 +121,6 @@ function expectedKeyframes (offsets: number[], all: Packet[], fileLength: number
     const first = all.find((packet) => packet.pos >= offset && packet.pos < end)
     return first?.key ?? false
   })
-}
-
-/** Decodes `bytes` from stdin; returns ffmpeg's error output and the frames it decoded. */
-async function decode (bytes: Buffer): Promise<{ code: number | null, errors: string, frames: number }> {
-  const child = spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-i', 'pipe:0', '-f', 'framecrc', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })
-  let out = ''
-  let errors = ''
-  child.stdout.setEncoding('utf8').on('data', (data: string) => { out += data })
-  child.stderr.setEncoding('utf8').on('data', (data: string) => { errors += data })
-  child.stdin.on('error', () => {})
-  child.stdin.end(bytes)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  const frames = out.split('\n').filter((line) => /^\d+,/.test(line)).length
-  return { code, errors, frames }
 }
 
 /** An EBML element with an 8-byte size (unknown: all ones). */
@@ -196,7 +158,7 @@ t.test('WebM: the init segment is the prefix up to the first Cluster, segments a
   t.same(segments(events).map((segment) => segment.offset), offsets)
   for (const offset of offsets) t.equal(webm.readUInt32BE(offset), 0x1f43b675, `Cluster ID at ${offset}`)
 
-  const expected = expectedKeyframes(offsets, await packets(join(dir, 'out.webm')), webm.length)
+  const expected = expectedKeyframes(offsets, await packets(ffmpeg.pathOf('out.webm')), webm.length)
   t.same(segments(events).map((segment) => segment.keyframe), expected, 'keyframes as ffprobe says')
   t.equal(expected[0], true, 'the first cluster starts on a keyframe')
   t.ok(expected.every(Boolean), 'ffmpeg -live starts a cluster at every keyframe (every 25 frames)')
@@ -207,7 +169,7 @@ t.test('WebM: clusters that start mid-group are reported as not keyframes', asyn
   const offsets = clusterOffsets(webmSplit)
   const found = segments(events)
   t.same(found.map((segment) => segment.offset), offsets)
-  const expected = expectedKeyframes(offsets, await packets(join(dir, 'split.webm')), webmSplit.length)
+  const expected = expectedKeyframes(offsets, await packets(ffmpeg.pathOf('split.webm')), webmSplit.length)
   t.same(found.map((segment) => segment.keyframe), expected, 'keyframes as ffprobe says')
   t.ok(expected.includes(false) && expected[0] === true, 'both kinds occur')
 })
@@ -221,7 +183,7 @@ t.test('WebM: init plus the bytes from a keyframe Cluster to the end decode with
   const result = await decode(Buffer.concat([init, webm.subarray(from)]))
   t.equal(result.errors, '', 'no error output')
   t.equal(result.code, 0)
-  const all = await packets(join(dir, 'out.webm'))
+  const all = await packets(ffmpeg.pathOf('out.webm'))
   t.equal(result.frames, all.filter((packet) => packet.pos >= from).length, 'every frame after the cut decodes')
 })
 
@@ -332,7 +294,7 @@ t.test('fMP4: the init segment is ftyp+moov, segments are the moof boxes with ff
     t.equal(boxOffsets(bytes, 'moov')[0]! + bytes.readUInt32BE(boxOffsets(bytes, 'moov')[0]!), moofs[0], 'the first moof right after moov')
     t.same(initOf(events), bytes.subarray(0, moofs[0]), `${name}: exact init bytes`)
     t.same(segments(events).map((segment) => segment.offset), moofs, `${name}: one segment per moof`)
-    const expected = expectedKeyframes(moofs, await packets(join(dir, name)), bytes.length)
+    const expected = expectedKeyframes(moofs, await packets(ffmpeg.pathOf(name)), bytes.length)
     t.same(segments(events).map((segment) => segment.keyframe), expected, `${name}: keyframes as ffprobe says`)
     t.equal(expected[0], true, `${name}: the first fragment starts on a keyframe`)
     const keyframes = segments(events).filter((segment) => segment.keyframe).length
@@ -349,7 +311,7 @@ t.test('fMP4: init plus the bytes from a keyframe moof to the end decode without
   const result = await decode(Buffer.concat([init, mp4Short.subarray(from)]))
   t.equal(result.errors, '', 'no error output')
   t.equal(result.code, 0)
-  const all = await packets(join(dir, 'short.mp4'))
+  const all = await packets(ffmpeg.pathOf('short.mp4'))
   t.equal(result.frames, all.filter((packet) => packet.pos >= from).length, 'every frame after the cut decodes')
 })
 
