@@ -79,12 +79,11 @@ export class Hub {
   attachPublisher (sessionId: string, epoch: number, socket: WebSocket): () => void {
     const session = this.#session(sessionId)
     const previous = session.publisher
-    if (previous !== undefined && previous.epoch < epoch) {
-      previous.socket.close(CloseCode.conflict, 'replaced by a newer publisher connection')
-    }
     const publisher: Publisher = { socket, epoch }
-    if (previous === undefined || previous.epoch < epoch) session.publisher = publisher
-    else socket.close(CloseCode.conflict, 'replaced by a newer publisher connection')
+    // The newer epoch wins, whichever connection attached first.
+    const [winner, loser] = previous === undefined || previous.epoch < epoch ? [publisher, previous] : [previous, publisher]
+    session.publisher = winner
+    loser?.socket.close(CloseCode.conflict, 'replaced by a newer publisher connection')
     this.#sendControl(sessionId, session, { type: 'publisher', epoch })
     return () => {
       if (session.publisher === publisher) session.publisher = undefined
@@ -161,7 +160,7 @@ export class Hub {
 
   /** The session was finished (DELETE): close its sockets here and on every node. */
   finishSession (sessionId: string): void {
-    this.#finished.set(sessionId, Date.now())
+    this.#rememberFinished(sessionId)
     this.#pruneFinished()
     const session = this.#sessions.get(sessionId)
     this.#sendControl(sessionId, session, { type: 'finished' })
@@ -169,9 +168,15 @@ export class Hub {
   }
 
   #closeLocal (sessionId: string, session: LocalSession, code: number, reason: string): void {
-    if (code === CloseCode.finished) this.#finished.set(sessionId, Date.now())
+    if (code === CloseCode.finished) this.#rememberFinished(sessionId)
     session.publisher?.socket.close(code, reason)
     for (const sink of session.operators) sink.socket.close(code, reason)
+  }
+
+  /** Re-inserted, not updated: the map stays in time order for pruning. */
+  #rememberFinished (sessionId: string): void {
+    this.#finished.delete(sessionId)
+    this.#finished.set(sessionId, Date.now())
   }
 
   #pruneFinished (): void {
