@@ -87,6 +87,21 @@ export function backplaneContract (t: Test, name: string, makeCluster: ClusterFa
     t.equal(b.stats().received, 1000, 'B counts each frame once')
   })
 
+  t.test(`${name}: whenSubscribed() resolves once the transport subscribed: a frame published right after reaches the node`, async (t) => {
+    const cluster = await makeCluster(t, { nodes: 2 })
+    const [a, b] = cluster.nodes as [Backplane, Backplane]
+    const sessionId = randomUUID()
+    await b.whenSubscribed(sessionId)
+    t.pass('resolves at once without a subscription')
+    const atB = collect(b, sessionId)
+    await b.whenSubscribed(sessionId)
+    t.equal(await cluster.subscriberCount(channelName(cluster.prefix, sessionId)), 1, 'the transport has the subscription')
+    t.ok(a.publish(sessionId, { kind: 'stream-state', seq: 1, payload: Buffer.from('state') }), 'published')
+    await waitFor(() => atB.received.length === 1, 5000, 'the frame at B')
+    t.equal(atB.received[0]!.frame.kind, 'stream-state', 'with its kind')
+    atB.stop()
+  })
+
   t.test(`${name}: frames of several publishers are ordered per publisher`, async (t) => {
     const cluster = await makeCluster(t, { nodes: 3 })
     const [a, b, c] = cluster.nodes as [Backplane, Backplane, Backplane]

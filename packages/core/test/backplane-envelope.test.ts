@@ -21,6 +21,7 @@ t.test('a frame round-trips byte for byte with kind and seq', async (t) => {
     { kind: 'media-binary', seq: 0, payload: Buffer.alloc(0) },
     { kind: 'media-text', seq: 1, payload: Buffer.from('héllo ✓') },
     { kind: 'control', seq: 2 ** 32 - 1, payload: Buffer.from('{"type":"finished"}') },
+    { kind: 'stream-state', seq: 3, payload: Buffer.from([0, 0, 0, 2, 0x7b, 0x7d]) },
     { kind: 'media-binary', seq: 2 ** 32, payload: randomBytes(70_000) },
     { kind: 'media-binary', seq: Number.MAX_SAFE_INTEGER, payload: Buffer.from([0, 0xff, 0x1a, 0x45, 0xdf, 0xa3]) },
   ]
@@ -75,7 +76,7 @@ t.test('decode returns null for truncated, garbage and foreign input; never thro
   const noVersion = Buffer.from(good)
   noVersion[0] = 0
   t.equal(decodeEnvelope(noVersion), null, 'version 0')
-  for (const kind of [0, 4, 0x7f, 0xff]) {
+  for (const kind of [0, 5, 0x7f, 0xff]) {
     const wrongKind = Buffer.from(good)
     wrongKind[1] = kind
     t.equal(decodeEnvelope(wrongKind), null, `kind byte ${kind}`)

@@ -5,6 +5,8 @@ export const CloseCode = {
   tooLarge: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  /** To operators: the publisher started a new WebM/MP4 stream (or frames were lost); reconnect to a new player. */
+  streamRestarted: 4205,
   badRequest: 4400,
   unauthorized: 4401,
   notFound: 4404,

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
-export type DropReason = 'slow_operator'
+import type { SinkDropReason } from './operator-sink.js'
+
+export type DropReason = SinkDropReason
 
 /** The relay's own metrics, on the process's explicit registry. */
 export interface RelayMetrics {
@@ -10,11 +12,33 @@ export interface RelayMetrics {
   dropped: Counter<'reason'>
   disconnects: Counter<'role' | 'code'>
   latency: Histogram<'path'>
+  operatorStarts: Counter<'start'>
+  streamSyncs: Counter
+  /** Set `source` to what the gauge reads at scrape time. */
+  cacheBytes: Gauge & { source: () => number }
 }
 
 export function createRelayMetrics (registry: Registry): RelayMetrics {
   const registers = [registry]
+  const cacheBytes = Object.assign(new Gauge({
+    name: 'relay_stream_cache_bytes',
+    help: 'Bytes of publishers\' messages held for late joiners (init segments not counted)',
+    registers,
+    collect () { this.set(cacheBytes.source()) },
+  }), { source: () => 0 })
   return {
+    cacheBytes,
+    operatorStarts: new Counter({
+      name: 'relay_operator_starts_total',
+      help: 'Operators attached, by how their stream started: start (first byte, or an opaque stream), snapshot (init segment + group of pictures at once), joining (waited for a keyframe group or the stream state)',
+      labelNames: ['start'] as const,
+      registers,
+    }),
+    streamSyncs: new Counter({
+      name: 'relay_stream_syncs_total',
+      help: 'Stream states received from the publisher\'s relay, to follow a session joined mid-stream',
+      registers,
+    }),
     connections: new Gauge({ name: 'relay_connections', help: 'Open WebSocket connections by role', labelNames: ['role'] as const, registers }),
     messages: new Counter({
       name: 'relay_messages_total',

@@ -66,7 +66,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   // Bound once: these are incremented per message per operator.
   const messagesOut = metrics.messages.labels('out')
   const bytesOut = metrics.bytes.labels('out')
-  const droppedSlow = metrics.dropped.labels('slow_operator')
+  const dropped = { slow_operator: metrics.dropped.labels('slow_operator'), keyframe_skip: metrics.dropped.labels('keyframe_skip') }
 
   await app.register(websocket, {
     options: { maxPayload: options.maxMessageSize, perMessageDeflate: false },
@@ -160,7 +160,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     return new OperatorSink(socket, {
       maxBufferedBytes: options.operatorMaxBuffer,
       maxLagMs: options.operatorMaxLagMs,
-      onDrop: () => droppedSlow.inc(),
+      onDrop: (reason) => dropped[reason].inc(),
       onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
       onTooSlow: () => log.warn({ userId: ticket.userId }, 'operator too slow: closing with 4429'),
     })

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import WebSocket from 'ws'
 import {
-  connected, cpuSeconds, primed, sampleRss, startCluster, waitFor, type Cluster, type ServiceProcess, type TestSocket,
+  connected, cpuSeconds, metric, primed, sampleRss, startCluster, waitFor, type Cluster, type ServiceProcess, type TestSocket,
 } from '@streaming-service/testing'
 
 // SPEC §5 "Slow operators": a slow operator never slows the publisher or the
@@ -119,19 +119,6 @@ async function stream (publisher: TestSocket, seconds: number, rate: number): Pr
   await waitFor('the publisher\'s last send callbacks', () => acked === total || failure !== undefined, 10_000, 10)
   if (failure !== undefined) throw failure
   return { sent: total, achievedRate: total / ((lastAckAt - started) / 1000), maxBuffered }
-}
-
-/** The value of a metric series on a relay (the sum over series matching `labels`). */
-async function metric (relay: ServiceProcess, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${relay.url}/metrics`)).text()
-  let sum = 0
-  for (const line of text.split('\n')) {
-    const match = /^(\w+)\{(.*)\} (\S+)$/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const series = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([key, value]) => series[key] === value)) sum += Number(match[3])
-  }
-  return sum
 }
 
 const MB = 1024 * 1024

@@ -48,3 +48,16 @@ export const sequenceNumbers = (socket: TestSocket): number[] => socket.messages
 export async function readyStatus (service: ServiceProcess): Promise<number> {
   return (await fetch(`${service.url}/ready`, { signal: AbortSignal.timeout(5000) })).status
 }
+
+/** The value of a metric on a service's /metrics (the sum over the series matching `labels`). */
+export async function metric (service: ServiceProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${service.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
+  let sum = 0
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (match === null || match[1] !== name) continue
+    const series = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    if (Object.entries(labels).every(([key, value]) => series[key] === value)) sum += Number(match[3])
+  }
+  return sum
+}

@@ -35,6 +35,8 @@ export interface LocalSession {
   readonly sessionId: string
   /** Copy-on-write, so a handler may unsubscribe (itself or others) during delivery. */
   handlers: readonly FrameHandler[]
+  /** Settles when the transport confirmed (or failed) the channel subscription. */
+  subscribed: Promise<void>
   /** The last origin seen on the session, so its id string is not rebuilt per frame. */
   lastOrigin?: { bytes: Buffer, id: string }
 }
@@ -111,9 +113,8 @@ export abstract class BackplaneBase implements Backplane {
     const channel = channelName(this.keyPrefix, sessionId)
     let session = this.sessions.get(channel)
     if (session === undefined) {
-      session = { sessionId, handlers: [handler] }
+      session = { sessionId, handlers: [handler], subscribed: this.subscribeChannel(channel) }
       this.sessions.set(channel, session)
-      this.subscribeChannel(channel)
     } else {
       session.handlers = [...session.handlers, handler]
     }
@@ -132,6 +133,10 @@ export abstract class BackplaneBase implements Backplane {
         if (!this.closed) this.unsubscribeChannel(channel)
       }
     }
+  }
+
+  async whenSubscribed (sessionId: string): Promise<void> {
+    await this.sessions.get(channelName(this.keyPrefix, sessionId))?.subscribed
   }
 
   stats (): BackplaneStats {
@@ -162,7 +167,8 @@ export abstract class BackplaneBase implements Backplane {
   protected abstract connected (): boolean
   /** Sends one accepted frame; must call `settle(bytes, …)` exactly once when it is done. */
   protected abstract transmit (channel: string, frame: Frame, bytes: number): void
-  protected abstract subscribeChannel (channel: string): void
+  /** Never rejects: failures are logged; the promise settles either way. */
+  protected abstract subscribeChannel (channel: string): Promise<void>
   protected abstract unsubscribeChannel (channel: string): void
 
   protected settle (bytes: number, err?: unknown, channel?: string): void {

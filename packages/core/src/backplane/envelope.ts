@@ -6,7 +6,7 @@ import type { Frame, FrameKind } from './types.js'
  *
  *   offset  size  field
  *   0       1     version (1)
- *   1       1     kind: 1 media-binary, 2 media-text, 3 control
+ *   1       1     kind: 1 media-binary, 2 media-text, 3 control, 4 stream-state
  *   2       16    origin node id (the UUID's raw bytes)
  *   18      4     seq, high 21 bits (seq is a uint53)
  *   22      4     seq, low 32 bits
@@ -28,8 +28,8 @@ const TWO_POW_32 = 0x1_0000_0000
 /** Largest high word of a safe integer (2^53 - 1 >> 32). */
 const MAX_SEQ_HIGH = 0x1f_ffff
 
-const KIND_TO_BYTE: Readonly<Record<FrameKind, number>> = { 'media-binary': 1, 'media-text': 2, control: 3 }
-const BYTE_TO_KIND: ReadonlyArray<FrameKind | undefined> = [undefined, 'media-binary', 'media-text', 'control']
+const KIND_TO_BYTE: Readonly<Record<FrameKind, number>> = { 'media-binary': 1, 'media-text': 2, control: 3, 'stream-state': 4 }
+const BYTE_TO_KIND: ReadonlyArray<FrameKind | undefined> = [undefined, 'media-binary', 'media-text', 'control', 'stream-state']
 
 export interface Envelope extends Frame {
   /** The origin node id's 16 raw bytes: a view into the message. */

@@ -97,7 +97,7 @@ export class MemoryBackplane extends BackplaneBase {
     this.bus.post(channel, frame, this, () => this.settle(bytes))
   }
 
-  protected subscribeChannel (channel: string): void {
+  protected async subscribeChannel (channel: string): Promise<void> {
     this.bus.attach(channel, this)
   }
 

@@ -158,10 +158,12 @@ export class RedisBackplane extends BackplaneBase {
     )
   }
 
-  protected subscribeChannel (channel: string): void {
-    this.#sub.subscribe(channel).catch((err: unknown) => {
+  protected async subscribeChannel (channel: string): Promise<void> {
+    try {
+      await this.#sub.subscribe(channel)
+    } catch (err) {
       if (!this.closed) this.log.warn({ err, channel }, 'backplane subscribe failed')
-    })
+    }
   }
 
   protected unsubscribeChannel (channel: string): void {

@@ -2,9 +2,12 @@
  * What a message on the backplane is. Media kinds keep the WebSocket message
  * type (binary or text) so operators get it back byte for byte with its type;
  * `control` carries cluster signals ("session finished", "publisher replaced")
- * on the same per-session channel, so they stay ordered with the media.
+ * on the same per-session channel, so they stay ordered with the media;
+ * `stream-state` carries a relay's late-join state of a session's stream (init
+ * segment and current group of pictures) to relays that join the session
+ * later, at an exact point of the publisher's sequence.
  */
-export type FrameKind = 'media-binary' | 'media-text' | 'control'
+export type FrameKind = 'media-binary' | 'media-text' | 'control' | 'stream-state'
 
 /**
  * One message of a session. `payload` is never JSON-encoded, base64'd or
@@ -95,6 +98,13 @@ export interface Backplane {
    */
   publish (sessionId: string, frame: Frame): boolean
   subscribe (sessionId: string, handler: FrameHandler): Unsubscribe
+  /**
+   * Resolves once the transport confirmed this node's subscription to the
+   * session's channel (at once for the in-process backplane, or when there is
+   * no subscription). Frames published after that reach this node; a request
+   * sent earlier may be answered before the subscription exists.
+   */
+  whenSubscribed (sessionId: string): Promise<void>
   /**
    * False while publishes in flight are past half their bound: a source that
    * can wait (a publisher's socket) should pause until `whenWritable()`

@@ -16,6 +16,9 @@ export const GOP_CACHE_MAX_BYTES = 8 * 1024 * 1024
 /** Longest prefix `sniffContainer` needs to decide. */
 const SNIFF_BYTES = 8
 
+/** A Cluster (WebM) or `moof` (MP4) found at stream offset `offset`. */
+export interface SegmentStart { offset: number, keyframe: boolean }
+
 interface Held {
   /** The publisher's message, by reference (never copied). */
   bytes: Buffer
@@ -53,6 +56,8 @@ export class GopCache {
   #end = 0
   /** Stream offset of the current group's keyframe segment, if it is complete since then. */
   #groupStart: number | undefined
+  /** Segments found by the current push. */
+  #found: SegmentStart[] = []
 
   constructor (options: GopCacheOptions = {}) {
     const { maxBytes, ...scannerOptions } = options
@@ -69,14 +74,35 @@ export class GopCache {
   /** Bytes of the publisher's messages held (the init segment not counted). */
   get retainedBytes (): number { return this.#heldBytes }
 
+  /** Stream offset after the last pushed byte. */
+  get end (): number { return this.#end }
+
   /** Stream offset of the keyframe segment the snapshot starts with, if any. */
   get groupOffset (): number | undefined { return this.#format === 'opaque' || this.#init === undefined ? undefined : this.#groupStart }
 
-  /** Feeds the publisher's next message (a text message makes the stream opaque). */
-  push (message: Buffer, binary: boolean): void {
-    if (this.#format === 'opaque') return
-    if (!binary) return this.#becomeOpaque()
-    if (message.length === 0) return
+  /**
+   * Feeds the publisher's next message (a text message makes the stream
+   * opaque). Returns the segments the scanner found with it, in stream order
+   * (a keyframe segment's bytes are then the snapshot's group).
+   */
+  push (message: Buffer, binary: boolean): SegmentStart[] {
+    const found: SegmentStart[] = []
+    if (this.#format === 'opaque') return found
+    if (!binary) {
+      this.markOpaque()
+      return found
+    }
+    if (message.length === 0) return found
+    this.#found = found
+    try {
+      this.#push(message)
+    } finally {
+      this.#found = []
+    }
+    return found
+  }
+
+  #push (message: Buffer): void {
     this.#held.push({ bytes: message, offset: this.#end })
     this.#heldBytes += message.length
     this.#end += message.length
@@ -86,13 +112,13 @@ export class GopCache {
         this.#head = Buffer.concat([this.#head, message.subarray(0, SNIFF_BYTES - this.#head.length)])
       }
       const format = sniffContainer(this.#head)
-      if (format === 'opaque') return this.#becomeOpaque()
+      if (format === 'opaque') return this.markOpaque()
       if (format === 'undecided') return this.#trim()
       this.#format = format
       this.#head = Buffer.alloc(0)
       this.#scanner = createScanner(format, this.#scannerOptions)
       // The scanner reads the stream from its first byte: the sniffed messages are all held (a few bytes decide).
-      if (this.#held[0]!.offset !== 0) return this.#becomeOpaque()
+      if (this.#held[0]!.offset !== 0) return this.markOpaque()
       for (const held of this.#held) {
         if (!this.#handle(this.#scanner.push(held.bytes))) return
       }
@@ -120,6 +146,17 @@ export class GopCache {
     return parts
   }
 
+  /**
+   * The whole stream so far when it is still held from its first byte (a
+   * stream that has not reached its first keyframe group yet), else null.
+   * Pushed into a fresh cache, these bytes reproduce this cache's state.
+   */
+  history (): Buffer[] | null {
+    if (this.#format === 'opaque') return null
+    if (this.#end === 0) return []
+    return this.#held[0]?.offset === 0 ? this.#held.map((held) => held.bytes) : null
+  }
+
   /** Starts over for a new stream (publisher reconnect or replacement). */
   reset (): void {
     this.#format = 'undecided'
@@ -136,13 +173,16 @@ export class GopCache {
       if (event.type === 'init') {
         this.#init = event.bytes
       } else if (event.type === 'opaque') {
-        this.#becomeOpaque()
+        this.markOpaque()
         return false
-      } else if (event.keyframe) {
+      } else if (!event.keyframe) {
+        this.#found.push({ offset: event.offset, keyframe: false })
+      } else {
         const first = this.#held[0]
         // The segment's first bytes were dropped (its first video frame came more than `maxBytes` later): no group.
         this.#groupStart = first !== undefined && first.offset <= event.offset ? event.offset : undefined
         this.#dropBefore(event.offset)
+        this.#found.push({ offset: event.offset, keyframe: this.#groupStart !== undefined })
       }
     }
     return true
@@ -173,7 +213,8 @@ export class GopCache {
     this.#groupStart = undefined
   }
 
-  #becomeOpaque (): void {
+  /** Relays the rest of this stream as opaque messages: nothing is kept. */
+  markOpaque (): void {
     this.#format = 'opaque'
     this.#scanner = undefined
     this.#head = Buffer.alloc(0)

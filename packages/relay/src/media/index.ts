@@ -2,4 +2,4 @@ export { ContainerScanner, MAX_INIT_BYTES, type ScanEvent, type ScannerOptions, 
 export { createScanner, sniffContainer, type ContainerFormat, type Sniffed } from './sniff.js'
 export { WebmScanner, videoTrackNumbers } from './webm.js'
 export { Mp4Scanner, isSyncSample } from './mp4.js'
-export { GopCache, GOP_CACHE_MAX_BYTES, type GopCacheOptions } from './gop-cache.js'
+export { GopCache, GOP_CACHE_MAX_BYTES, type GopCacheOptions, type SegmentStart } from './gop-cache.js'
