@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import {
   createBaseApp, SessionStore, type Config, type Logger, type Metrics, type Presence, type Readiness, type Sql,
 } from '@streaming-service/core'
+import { allowConsoleOrigins } from './cors.js'
 import { registerSessionMetrics } from './metrics.js'
 import { startReconciler } from './reconciler.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -25,6 +26,7 @@ export function registerControlPlane (app: FastifyInstance, options: ControlPlan
     sessions, presence: options.presence, intervalMs: options.config.session.presenceTtlMs, logger: options.logger,
   })
   app.addHook('onClose', async () => stopReconciler())
+  allowConsoleOrigins(app)
   app.register(sessionRoutes, {
     sessions,
     presence: options.presence,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import {
   createBaseApp, databaseCheck, type Backplane, type Config, type Logger, type Metrics, type Presence, type Readiness, type Sql,
 } from '@streaming-service/core'
+import { consolePlugin } from '@streaming-service/console'
 import { Admission } from './admission.js'
 import { Hub } from './hub.js'
 import { createRelayMetrics } from './metrics.js'
@@ -32,6 +33,7 @@ export function createRelay (options: RelayOptions): Relay {
   return {
     hub,
     register (app) {
+      app.register(consolePlugin)
       app.register(relaySockets, {
         hub,
         admission: new Admission(options.sql, { maxOperators: config.session.maxOperators }),

@@ -1,0 +1,12 @@
+export { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff.js'
+export { closeAction, CloseCode, type CloseAction } from './close-codes.js'
+export {
+  ReconnectingSocket, type CloseInfo, type ConnectionEvents, type ConnectionOptions, type ConnectionState, type ConnectionStats,
+  type OutgoingData, type WebSocketConstructor, type WebSocketLike,
+} from './connection.js'
+export { MsePlayer, playViewer, type MsePlayerOptions, type PlayerEvents, type PlayerStats } from './mse-player.js'
+export { Publisher, type PublisherEvents, type PublisherOptions, type RunningStream, type StreamSink, type StreamSource } from './publisher.js'
+export { recorderSource, type RecorderSourceOptions } from './recorder-source.js'
+export { sniffMimeType } from './sniff.js'
+export { streamUrl, wsOrigin, type StreamUrlParts } from './urls.js'
+export { Viewer, type ViewerEvents } from './viewer.js'

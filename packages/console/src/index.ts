@@ -1,0 +1,1 @@
+export { consolePlugin, type ConsolePluginOptions } from './plugin.js'
