@@ -27,8 +27,8 @@ export function tempDir (prefix = 'ss-test-'): string {
 }
 
 /** Runs a CLI command to completion (in a temporary working directory, so no .env applies). */
-export async function runCli (args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number } = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? tempDir(), env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+export async function runCli (args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number, bin?: string } = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, [options.bin ?? CLI, ...args], { cwd: options.cwd ?? tempDir(), env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
@@ -55,10 +55,11 @@ export interface ServiceProcess {
 
 /**
  * Starts `streaming-service <args>` on a free port (HTTP_PORT=0) and resolves
- * once it logs "listening". Killed at teardown if still running.
+ * once it logs "listening". Killed at teardown if still running. `bin` runs
+ * another build of the CLI (e.g. the deployed artifact) instead of the repository's.
  */
-export async function startService (t: Teardown, args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number } = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export async function startService (t: Teardown, args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number, bin?: string } = {}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [options.bin ?? CLI, ...args], {
     cwd: options.cwd ?? tempDir(),
     env: serviceEnv({ APP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { Gauge, type Registry } from 'prom-client'
 import {
   apiCode, BadRequestError, InternalError, InvalidBodyError, InvalidJsonError, isServiceError, MethodNotAllowedError,
   NotReadyError, PayloadTooLargeError, RouteNotFoundError, UnsupportedMediaTypeError, type ServiceError,
@@ -44,6 +45,25 @@ function toServiceError (err: FastifyError, request: FastifyRequest): ServiceErr
 
 export function errorBody (err: ServiceError): ErrorBody {
   return { error: { code: apiCode(err), message: err.message } }
+}
+
+/**
+ * `readiness_check{check}`: what `/ready` would answer, per check, evaluated
+ * at scrape time. Prometheus cannot probe `/ready` itself; the alerts on a
+ * dependency down (check="backplane") and on readiness flapping need it.
+ */
+function registerReadinessMetric (registry: Registry, readiness: Readiness): void {
+  if (registry.getSingleMetric('readiness_check') !== undefined) return
+  new Gauge({ // eslint-disable-line no-new
+    name: 'readiness_check',
+    help: '1 when the /ready check passes, 0 when it fails (evaluated at scrape time); draining is 0 while the node shuts down',
+    labelNames: ['check'] as const,
+    registers: [registry],
+    async collect () {
+      const report = await readiness.evaluate()
+      for (const [check, result] of Object.entries(report.checks)) this.set({ check }, result === 'ok' ? 1 : 0)
+    },
+  })
 }
 
 /**
@@ -112,6 +132,7 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     return reply.status(503).send({ ...errorBody(err), checks: report.checks })
   })
 
+  registerReadinessMetric(metrics.registry, readiness)
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType)
     return await metrics.registry.metrics()

@@ -1,0 +1,82 @@
+"""Python client of the PSDS streaming service: publish a session's stream and watch it.
+
+- :class:`SessionsAPI` — the REST control plane (create / get / delete / operators).
+- :class:`Publisher` — sends the client's stream over WebSocket, reconnecting by itself.
+- :class:`Viewer` — watches a session as an operator (async iterator of messages).
+- Sources: :func:`publish_ffmpeg`, :func:`publish_file`, :func:`publish_stdin`,
+  :func:`publish_frames` (JPEG frames, one message each).
+
+The command line: ``python3 -m psds_stream --help``.
+"""
+
+__version__ = "0.1.0"
+
+from .api import Operator, Session, SessionsAPI  # noqa: E402
+from .connection import Backoff  # noqa: E402
+from .errors import (  # noqa: E402
+    APIConnectionError,
+    APIError,
+    CloseCode,
+    ConnectionLostError,
+    HandshakeRejectedError,
+    InvalidRequestError,
+    InvalidStreamKeyError,
+    MessageTooLargeError,
+    PSDSError,
+    PublisherReplacedError,
+    SessionFinishedError,
+    SessionNotFoundError,
+    StreamError,
+    StreamRefusedError,
+    TooManyOperatorsError,
+)
+from .publisher import Publisher, PublisherStats, Reconnected, with_stream_key  # noqa: E402
+from .sources import (  # noqa: E402
+    FFmpegError,
+    StreamResult,
+    jpeg_files,
+    publish_ffmpeg,
+    publish_file,
+    publish_frames,
+    publish_stdin,
+    publish_stream,
+)
+from .viewer import Viewer, ViewerStats, operator_url  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "SessionsAPI",
+    "Session",
+    "Operator",
+    "Publisher",
+    "PublisherStats",
+    "Reconnected",
+    "Viewer",
+    "ViewerStats",
+    "Backoff",
+    "operator_url",
+    "with_stream_key",
+    "publish_stream",
+    "publish_ffmpeg",
+    "publish_file",
+    "publish_stdin",
+    "publish_frames",
+    "jpeg_files",
+    "StreamResult",
+    "FFmpegError",
+    "PSDSError",
+    "APIError",
+    "APIConnectionError",
+    "StreamError",
+    "StreamRefusedError",
+    "InvalidRequestError",
+    "InvalidStreamKeyError",
+    "SessionNotFoundError",
+    "SessionFinishedError",
+    "PublisherReplacedError",
+    "TooManyOperatorsError",
+    "MessageTooLargeError",
+    "HandshakeRejectedError",
+    "ConnectionLostError",
+    "CloseCode",
+]
