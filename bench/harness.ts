@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import ts from 'typescript'
+import { streamUrl } from '@streaming-service/protocol'
 import {
   createTestDatabase, runCli, startService, TEST_REDIS_URL, TEST_SERVER_URL, type CreatedSession, type ServiceProcess,
 } from '@streaming-service/testing'
@@ -236,8 +237,7 @@ export async function startBenchCluster (scope: Teardowns, options: {
     ...Array.from({ length: options.relays }, async () => await startService(scope, ['relay'], env)),
   ]) as [ServiceProcess, ...ServiceProcess[]]
   const wsUrl = (relay: number, sessionId: string, userId: string, streamKey?: string) => {
-    const query = streamKey === undefined ? '' : `?stream_key=${encodeURIComponent(streamKey)}`
-    return `ws://127.0.0.1:${relays[relay % relays.length]!.port}/ws/stream/${sessionId}/${encodeURIComponent(userId)}${query}`
+    return streamUrl({ base: `ws://127.0.0.1:${relays[relay % relays.length]!.port}`, sessionId, userId, ...(streamKey === undefined ? {} : { streamKey }) })
   }
   return {
     pids: [controlPlane, ...relays].map((service) => service.child.pid!),

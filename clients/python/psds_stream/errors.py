@@ -35,6 +35,7 @@ class CloseCode:
     STREAM_RESTARTED = 4205  # the publisher started a new WebM/MP4 stream: reconnect at once
     BAD_REQUEST = 4400
     UNAUTHORIZED = 4401
+    FORBIDDEN = 4403  # a valid credential that does not grant this (another session or user, a revoked operator)
     NOT_FOUND = 4404
     CONFLICT = 4409  # too many operators, or this publisher connection was replaced
     FINISHED = 4410

@@ -95,9 +95,10 @@ function detach (socket: WebSocketLike): void {
 
 /**
  * One logical connection that reconnects by itself as the close code says
- * (see `closeAction`): never after 4400/4401/4404/4409/4410, at once after
- * 4205, with exponential backoff and jitter otherwise (1001, 1006, 1011, 1013,
- * 4429, network errors).
+ * (see `closeAction`): never after a refusal that cannot change (bad request,
+ * unauthorized, forbidden, not found, conflict, finished), at once after
+ * streamRestarted, with exponential backoff and jitter otherwise (going away,
+ * abnormal, internal error, try again later, too slow, network errors).
  */
 export class ReconnectingSocket {
   readonly #url: () => string

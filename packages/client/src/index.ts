@@ -8,5 +8,5 @@ export { MsePlayer, playViewer, type MsePlayerOptions, type PlayerEvents, type P
 export { Publisher, type PublisherEvents, type PublisherOptions, type RunningStream, type StreamSink, type StreamSource } from './publisher.js'
 export { recorderSource, type RecorderSourceOptions } from './recorder-source.js'
 export { sniffMimeType } from './sniff.js'
-export { streamUrl, wsOrigin, type StreamUrlParts } from './urls.js'
+export { streamUrl, wsOrigin, type StreamUrlParts } from '@streaming-service/protocol'
 export { Viewer, type ViewerEvents } from './viewer.js'

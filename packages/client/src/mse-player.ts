@@ -252,7 +252,7 @@ export class MsePlayer {
 
 /**
  * Plays a viewer's stream: a new MediaSource for every connection (each
- * starts with an init segment, also after 4205), and a new connection, after
+ * starts with an init segment, also after streamRestarted), and a new connection, after
  * a backoff delay, when the player gives up on a stream.
  */
 export function playViewer (viewer: Viewer, player: MsePlayer): () => void {

@@ -8,7 +8,7 @@ export interface ViewerEvents extends ConnectionEvents {
   chunk: { data: ArrayBuffer, serial: number }
 }
 
-/** Watches a session as an operator, reconnecting as the close codes say (at once after 4205). */
+/** Watches a session as an operator, reconnecting as the close codes say (at once after streamRestarted). */
 export class Viewer {
   readonly connection: ReconnectingSocket
   readonly #events = new Emitter<Pick<ViewerEvents, 'stream' | 'chunk'>>()

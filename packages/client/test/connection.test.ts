@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import { createTestDatabase, freePort, startService, waitFor, type ServiceProcess } from '@streaming-service/testing'
 import type { CloseInfo, ConnectionOptions } from '../src/connection.js'
 import { Publisher, type StreamSource } from '../src/publisher.js'
-import { streamUrl } from '../src/urls.js'
+import { streamUrl } from '@streaming-service/protocol'
 import { Viewer } from '../src/viewer.js'
 
 // The SDK's reconnect rules against a real service (`api`: control plane and

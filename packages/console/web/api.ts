@@ -1,22 +1,5 @@
 // The control plane's REST API (SPEC §3), as the console uses it.
-
-export interface CreatedSession {
-  session_id: string
-  client_id: string
-  stream_key: string
-  ws_url: string
-  status: string
-}
-
-export interface SessionStatus {
-  session_id: string
-  status: 'waiting' | 'active' | 'finished'
-  operators_count: number
-  publisher_online: boolean
-  started_at: string | null
-}
-
-export interface Operator { user_id: string, joined_at: string, online: boolean }
+import type { CreatedSession, OperatorList, OperatorView, SessionView } from '@streaming-service/protocol'
 
 async function request<T> (url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init)
@@ -36,12 +19,12 @@ export class SessionApi {
     })
   }
 
-  async status (sessionId: string): Promise<SessionStatus> {
+  async status (sessionId: string): Promise<SessionView> {
     return await request(`${this.base}/sessions/${encodeURIComponent(sessionId)}`)
   }
 
-  async operators (sessionId: string): Promise<Operator[]> {
-    return (await request<{ operators: Operator[] }>(`${this.base}/sessions/${encodeURIComponent(sessionId)}/operators`)).operators
+  async operators (sessionId: string): Promise<OperatorView[]> {
+    return (await request<OperatorList>(`${this.base}/sessions/${encodeURIComponent(sessionId)}/operators`)).operators
   }
 }
 

@@ -47,7 +47,7 @@ export interface ConsoleSnapshot {
 /** `window.streamingConsole`. */
 export interface ConsoleApi {
   snapshot (): ConsoleSnapshot
-  /** A new publisher connection, hence a new stream (the viewers get 4205 and start over). */
+  /** A new publisher connection, hence a new stream (the viewers get streamRestarted and start over). */
   reconnectPublisher (): void
   reconnectViewer (): void
 }

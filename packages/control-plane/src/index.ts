@@ -1,4 +1,4 @@
 export { buildControlPlane, registerControlPlane, type ControlPlaneOptions } from './app.js'
 export { sessionRoutes, type SessionRoutesOptions } from './routes/sessions.js'
-export { streamPath, wsBaseUrl } from './ws-url.js'
+export { wsBaseUrl } from './ws-url.js'
 export { startReconciler, type ReconcilerOptions } from './reconciler.js'

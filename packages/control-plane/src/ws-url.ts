@@ -18,7 +18,3 @@ export function wsBaseUrl (request: FastifyRequest, configured: string | undefin
   const secure = proto === 'https' || proto === 'wss'
   return `${secure ? 'wss' : 'ws'}://${host}`
 }
-
-export function streamPath (sessionId: string, userId: string): string {
-  return `/ws/stream/${sessionId}/${encodeURIComponent(userId)}`
-}

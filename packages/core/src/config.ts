@@ -20,7 +20,7 @@ export const defaults = {
   WS_MAX_MESSAGE_SIZE: '10MB', // bytes; 1 KB = 1024 bytes
   WS_PING_INTERVAL: '20s',
   WS_OPERATOR_MAX_BUFFER: '8MB', // unsent bytes per operator before its messages are dropped
-  WS_OPERATOR_MAX_LAG: '5s', // how long an operator may stay over that bound before 4429
+  WS_OPERATOR_MAX_LAG: '5s', // how long an operator may stay over that bound before it is cut off (tooSlow)
   SESSION_MAX_OPERATORS: 10,
   PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets

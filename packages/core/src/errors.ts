@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import { CloseCode } from '@streaming-service/protocol'
 
 /**
  * The error registry of the service. Every error has a stable `SS_<AREA>_<WHAT>`
@@ -45,8 +46,8 @@ export const ConfigInvalidError = class ConfigInvalidError extends Error {
 export const BadRequestError = defineError('SS_BAD_REQUEST', 'bad request: %s', 400)
 export const InvalidBodyError = defineError('SS_INVALID_BODY', 'invalid request body: %s', 400)
 export const InvalidJsonError = defineError('SS_INVALID_JSON', 'request body is not valid JSON: %s', 400)
-export const InvalidIdError = defineError('SS_INVALID_ID', '%s is not a valid UUID', 400, 4400)
-export const InvalidUserIdError = defineError('SS_INVALID_USER_ID', 'user id must be 1-128 characters of A-Z a-z 0-9 . _ : -', 400, 4400)
+export const InvalidIdError = defineError('SS_INVALID_ID', '%s is not a valid UUID', 400, CloseCode.badRequest)
+export const InvalidUserIdError = defineError('SS_INVALID_USER_ID', 'user id must be 1-128 characters of A-Z a-z 0-9 . _ : -', 400, CloseCode.badRequest)
 export const RouteNotFoundError = defineError('SS_ROUTE_NOT_FOUND', 'no route %s %s', 404)
 export const PayloadTooLargeError = defineError('SS_PAYLOAD_TOO_LARGE', 'request body is larger than %s bytes', 413)
 export const UnsupportedMediaTypeError = defineError('SS_UNSUPPORTED_MEDIA_TYPE', 'content type %s is not supported; send application/json', 415)
@@ -54,21 +55,21 @@ export const UpgradeRequiredError = defineError('SS_UPGRADE_REQUIRED', 'this end
 export const MethodNotAllowedError = defineError('SS_METHOD_NOT_ALLOWED', '%s', 405)
 
 // Sessions
-export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, 4404)
-export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 410, 4410)
-export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, 4401)
-export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, 4409)
+export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, CloseCode.notFound)
+export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 410, CloseCode.finished)
+export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, CloseCode.unauthorized)
+export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, CloseCode.conflict)
 
 // Infrastructure
-export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, 1013)
-export const DatabaseQueryError = defineError('SS_DB_QUERY_FAILED', 'database query failed: %s', 500, 1011)
+export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, CloseCode.tryAgainLater)
+export const DatabaseQueryError = defineError('SS_DB_QUERY_FAILED', 'database query failed: %s', 500, CloseCode.internalError)
 export const DataDirLockedError = defineError('SS_DB_DATA_DIR_LOCKED', 'data directory %s is in use by process %s', 500)
 export const MigrationFailedError = defineError('SS_MIGRATION_FAILED', 'migration %s failed: %s', 500)
 export const MigrationsPendingError = defineError('SS_MIGRATIONS_PENDING', 'migrations are pending: %s', 503)
 export const SeedFailedError = defineError('SS_SEED_FAILED', 'seed %s failed: %s', 500)
 export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
-export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, 1011)
+export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, CloseCode.internalError)
 
 // Backplane (relay cluster fan-out)
-export const BackplaneUnavailableError = defineError('SS_BACKPLANE_UNAVAILABLE', 'backplane unavailable: %s', 503, 1013)
+export const BackplaneUnavailableError = defineError('SS_BACKPLANE_UNAVAILABLE', 'backplane unavailable: %s', 503, CloseCode.tryAgainLater)
 export const BackplanePublishFailedError = defineError('SS_BACKPLANE_PUBLISH_FAILED', 'backplane publish to %s failed: %s', 503)

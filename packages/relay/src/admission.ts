@@ -33,7 +33,7 @@ interface LookupRow {
  * 50 relays × 3 = 150 server connections, well within PostgreSQL's limits; past
  * that, put a pgbouncer (transaction pooling) in front. Open streams never touch
  * the database: once admitted, a socket's frames go relay → backplane → relay,
- * so a PostgreSQL outage only refuses new admissions (SS_DB_UNAVAILABLE, 1013).
+ * so a PostgreSQL outage only refuses new admissions (SS_DB_UNAVAILABLE, try again later).
  *
  * Ids are validated by the caller (parseUuid / parseUserId from core). Every
  * method throws registry errors; driver errors are wrapped with their cause.

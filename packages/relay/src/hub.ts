@@ -1,6 +1,6 @@
 import type WebSocket from 'ws'
 import { controlFrame, parseControl, type Backplane, type ControlMessage, type Frame, type Logger, type Unsubscribe } from '@streaming-service/core'
-import { CloseCode } from './close-codes.js'
+import { CloseCode } from '@streaming-service/protocol'
 import type { Counter, Histogram } from 'prom-client'
 import type { GopCacheOptions } from './media/index.js'
 import type { RelayMetrics } from './metrics.js'

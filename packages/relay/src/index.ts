@@ -1,6 +1,5 @@
 export { buildRelay, createRelay, type Relay, type RelayOptions } from './app.js'
 export { Admission, type OperatorTicket, type PublisherTicket, type Ticket } from './admission.js'
-export { CloseCode } from './close-codes.js'
 export { Hub } from './hub.js'
 export { createRelayMetrics, type RelayMetrics } from './metrics.js'
 export { OperatorSink, type OperatorSinkOptions } from './operator-sink.js'

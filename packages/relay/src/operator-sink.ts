@@ -1,5 +1,5 @@
 import WebSocket from 'ws'
-import { CloseCode } from './close-codes.js'
+import { CloseCode } from '@streaming-service/protocol'
 import type { SegmentStart, Sniffed } from './media/index.js'
 
 /** Why a message (or the rest of one) did not go to an operator. */
@@ -12,9 +12,9 @@ export type SinkDropReason =
 export interface OperatorSinkOptions {
   /** Unsent bytes (ws bufferedAmount) above which this operator is behind. */
   maxBufferedBytes: number
-  /** How long an operator may stay over the bound before it is cut off with 4429. */
+  /** How long an operator may stay over the bound before it is cut off (tooSlow). */
   maxLagMs: number
-  /** After the 4429 close frame, how long to wait for the peer before destroying the socket. */
+  /** After the tooSlow close frame, how long to wait for the peer before destroying the socket. */
   closeGraceMs?: number
   onDrop: (reason: SinkDropReason, bytes: number) => void
   onSent: (bytes: number) => void
@@ -73,7 +73,7 @@ export class OperatorSink {
   /** Whether this operator got any byte of the current stream. */
   #gotBytes = false
   #behindSince: number | undefined
-  /** Set when this sink closed the socket with 4429 (the peer may never echo it). */
+  /** Set when this sink closed the socket as too slow (the peer may never echo it). */
   cutOff = false
 
   constructor (socket: WebSocket, options: OperatorSinkOptions) {

@@ -5,7 +5,7 @@ import {
   errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Presence, type Readiness,
 } from '@streaming-service/core'
 import type { Admission, Ticket } from './admission.js'
-import { CloseCode, closeReason } from './close-codes.js'
+import { CloseCode, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Hub } from './hub.js'
 import type { RelayMetrics } from './metrics.js'
 import { OperatorSink } from './operator-sink.js'
@@ -16,7 +16,7 @@ export interface RelaySocketOptions {
   presence: Presence
   readiness: Readiness
   metrics: RelayMetrics
-  /** WS_MAX_MESSAGE_SIZE: a larger message closes the publisher with 1009, nothing of it relayed. */
+  /** WS_MAX_MESSAGE_SIZE: a larger message closes the publisher (tooLarge), nothing of it relayed. */
   maxMessageSize: number
   pingIntervalMs: number
   operatorMaxBuffer: number
@@ -104,7 +104,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   }
 
   app.get<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>(
-    '/ws/stream/:sessionId/:userId',
+    STREAM_ROUTE,
     { websocket: true, preValidation: admit },
     (socket, request) => {
       const admitted = request[kAdmission]
@@ -129,7 +129,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
         detach()
         leave()
         metrics.connections.dec({ role: admitted.role })
-        // A stalled operator cut off with 4429 never echoes it: count what was sent.
+        // A stalled operator cut off (tooSlow) never echoes it: count what was sent.
         metrics.disconnects.inc({ role: admitted.role, code: String(sink?.cutOff === true ? CloseCode.tooSlow : code) })
         log.info({ closeCode: code, reason: reason.toString() }, 'websocket closed')
       })
@@ -162,7 +162,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       maxLagMs: options.operatorMaxLagMs,
       onDrop: (reason) => dropped[reason].inc(),
       onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
-      onTooSlow: () => log.warn({ userId: ticket.userId }, 'operator too slow: closing with 4429'),
+      onTooSlow: () => log.warn({ userId: ticket.userId }, `operator too slow: closing with ${CloseCode.tooSlow}`),
     })
   }
 }

@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import { streamUrl, type CreatedSession } from '@streaming-service/protocol'
 import { createTestDatabase, type TestDatabase } from './database.js'
 import { runCli, startService, type ServiceProcess } from './process.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-export interface CreatedSession {
-  session_id: string
-  client_id: string
-  stream_key: string
-  ws_url: string
-  status: string
-}
 
 export interface Cluster {
   db: TestDatabase
@@ -64,8 +57,7 @@ export async function startCluster (t: Teardown, options: { relays?: number, env
       return await res.json() as CreatedSession
     },
     wsUrl (relay, sessionId, userId, streamKey) {
-      const query = streamKey === undefined ? '' : `?stream_key=${encodeURIComponent(streamKey)}`
-      return `ws://127.0.0.1:${relay.port}/ws/stream/${sessionId}/${encodeURIComponent(userId)}${query}`
+      return streamUrl({ base: `ws://127.0.0.1:${relay.port}`, sessionId, userId, ...(streamKey === undefined ? {} : { streamKey }) })
     },
   }
 }

@@ -16,7 +16,7 @@ export interface RunningServer {
   app: FastifyInstance
   /** e.g. http://127.0.0.1:8090 */
   url: string
-  /** Not ready at once, then after SHUTDOWN_DRAIN closes sockets (1001), stops serving and closes connections. */
+  /** Not ready at once, then after SHUTDOWN_DRAIN closes sockets (going away), stops serving and closes connections. */
   shutdown (): Promise<void>
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { parseUuid, type Presence, type Session, type SessionStore } from '@streaming-service/core'
-import { streamPath, wsBaseUrl } from '../ws-url.js'
+import { streamPath } from '@streaming-service/protocol'
+import { wsBaseUrl } from '../ws-url.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionStore

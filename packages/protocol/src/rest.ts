@@ -1,0 +1,47 @@
+/** The REST API's bodies (SPEC §3), as clients see them. Timestamps are ISO 8601 strings. */
+
+export type SessionStatus = 'waiting' | 'active' | 'finished'
+
+/** Every error: `{"error": {"code": "snake_case", "message": "human text"}}`. */
+export interface ErrorBody {
+  error: { code: string, message: string }
+}
+
+/** `POST /sessions` */
+export interface CreateSessionRequest {
+  client_id: string
+}
+
+/** `POST /sessions` → 201: the only answer that carries the stream key. */
+export interface CreatedSession {
+  session_id: string
+  client_id: string
+  stream_key: string
+  ws_url: string
+  status: 'waiting'
+  created_at: string
+}
+
+/** `GET /sessions/:id` → 200 (never the stream key). */
+export interface SessionView {
+  session_id: string
+  client_id: string
+  status: SessionStatus
+  ws_url: string
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  operators_count: number
+  publisher_online: boolean
+}
+
+export interface OperatorView {
+  user_id: string
+  joined_at: string
+  online: boolean
+}
+
+/** `GET /sessions/:id/operators` → 200, in join order. */
+export interface OperatorList {
+  operators: OperatorView[]
+}
