@@ -18,12 +18,12 @@ t.test('node ids are UUIDs carried as 16 raw bytes', async (t) => {
 
 t.test('a frame round-trips byte for byte with kind and seq', async (t) => {
   const cases: Frame[] = [
-    { kind: 'media-binary', seq: 0, payload: Buffer.alloc(0) },
-    { kind: 'media-text', seq: 1, payload: Buffer.from('héllo ✓') },
-    { kind: 'control', seq: 2 ** 32 - 1, payload: Buffer.from('{"type":"finished"}') },
-    { kind: 'stream-state', seq: 3, payload: Buffer.from([0, 0, 0, 2, 0x7b, 0x7d]) },
-    { kind: 'media-binary', seq: 2 ** 32, payload: randomBytes(70_000) },
-    { kind: 'media-binary', seq: Number.MAX_SAFE_INTEGER, payload: Buffer.from([0, 0xff, 0x1a, 0x45, 0xdf, 0xa3]) },
+    { kind: 1, seq: 0, payload: Buffer.alloc(0) },
+    { kind: 2, seq: 1, payload: Buffer.from('héllo ✓') },
+    { kind: 3, seq: 2 ** 32 - 1, payload: Buffer.from('{"type":"finished"}') },
+    { kind: 4, seq: 3, payload: Buffer.from([0, 0, 0, 2, 0x7b, 0x7d]) },
+    { kind: 1, seq: 2 ** 32, payload: randomBytes(70_000) },
+    { kind: 1, seq: Number.MAX_SAFE_INTEGER, payload: Buffer.from([0, 0xff, 0x1a, 0x45, 0xdf, 0xa3]) },
   ]
   for (const frame of cases) {
     const message = encodeEnvelope(origin, frame)
@@ -45,25 +45,25 @@ t.test('a frame round-trips byte for byte with kind and seq', async (t) => {
 
 t.test('the layout is the documented one (34-byte header, big-endian seq and sentAt)', async (t) => {
   const sentAt = 1_795_556_000_123.25
-  const message = encodeEnvelope(origin, { kind: 'media-text', seq: 2 ** 32 + 5, payload: Buffer.from('ab'), sentAt })
-  t.same([...message.subarray(0, 2)], [1, 2], 'version 1, kind 2 = media-text')
+  const message = encodeEnvelope(origin, { kind: 2, seq: 2 ** 32 + 5, payload: Buffer.from('ab'), sentAt })
+  t.same([...message.subarray(0, 2)], [1, 2], 'version 1, kind 2')
   t.ok(message.subarray(2, 18).equals(origin), 'origin at 2..17')
   t.same([...message.subarray(18, 26)], [0, 0, 0, 1, 0, 0, 0, 5], 'seq high then low word')
   t.equal(message.readDoubleBE(26), sentAt, 'sentAt at 26..33')
   t.equal(message.subarray(34).toString(), 'ab')
   t.equal(decodeEnvelope(message)?.sentAt, sentAt)
-  t.equal(decodeEnvelope(encodeEnvelope(origin, { kind: 'control', seq: 0, payload: Buffer.alloc(0) }))?.sentAt, undefined, 'unknown sentAt stays unknown')
+  t.equal(decodeEnvelope(encodeEnvelope(origin, { kind: 3, seq: 0, payload: Buffer.alloc(0) }))?.sentAt, undefined, 'unknown sentAt stays unknown')
 })
 
 t.test('encoding copies the payload once: the caller may reuse its buffer', async (t) => {
   const payload = Buffer.from('original')
-  const message = encodeEnvelope(origin, { kind: 'media-binary', seq: 3, payload })
+  const message = encodeEnvelope(origin, { kind: 1, seq: 3, payload })
   payload.fill(0)
   t.equal(decodeEnvelope(message)?.payload.toString(), 'original')
 })
 
 t.test('decode returns null for truncated, garbage and foreign input; never throws', async (t) => {
-  const good = encodeEnvelope(origin, { kind: 'media-binary', seq: 9, payload: Buffer.from('xyz') })
+  const good = encodeEnvelope(origin, { kind: 1, seq: 9, payload: Buffer.from('xyz') })
   for (let length = 0; length < ENVELOPE_HEADER_BYTES; length++) {
     if (decodeEnvelope(good.subarray(0, length)) !== null) t.fail(`truncated to ${length} bytes decoded`)
   }
@@ -76,10 +76,13 @@ t.test('decode returns null for truncated, garbage and foreign input; never thro
   const noVersion = Buffer.from(good)
   noVersion[0] = 0
   t.equal(decodeEnvelope(noVersion), null, 'version 0')
-  for (const kind of [0, 5, 0x7f, 0xff]) {
-    const wrongKind = Buffer.from(good)
-    wrongKind[1] = kind
-    t.equal(decodeEnvelope(wrongKind), null, `kind byte ${kind}`)
+  const reservedKind = Buffer.from(good)
+  reservedKind[1] = 0
+  t.equal(decodeEnvelope(reservedKind), null, 'kind byte 0 is reserved')
+  for (const kind of [5, 0x7f, 0xff]) {
+    const opaqueKind = Buffer.from(good)
+    opaqueKind[1] = kind
+    t.equal(decodeEnvelope(opaqueKind)?.kind, kind, `kind byte ${kind} is carried as is`)
   }
   const hugeSeq = Buffer.from(good)
   hugeSeq.writeUInt32BE(0x0020_0000, 18)
@@ -103,10 +106,11 @@ t.test('decode returns null for truncated, garbage and foreign input; never thro
 })
 
 t.test('encoding refuses what it cannot represent', async (t) => {
-  t.throws(() => encodeEnvelope(origin, { kind: 'media-binary', seq: -1, payload: Buffer.alloc(0) }), RangeError)
-  t.throws(() => encodeEnvelope(origin, { kind: 'media-binary', seq: 2 ** 53, payload: Buffer.alloc(0) }), RangeError)
-  t.throws(() => encodeEnvelope(origin, { kind: 'other' as 'control', seq: 1, payload: Buffer.alloc(0) }), RangeError)
-  t.throws(() => encodeEnvelope(Buffer.alloc(15), { kind: 'control', seq: 1, payload: Buffer.alloc(0) }), RangeError)
+  t.throws(() => encodeEnvelope(origin, { kind: 1, seq: -1, payload: Buffer.alloc(0) }), RangeError)
+  t.throws(() => encodeEnvelope(origin, { kind: 1, seq: 2 ** 53, payload: Buffer.alloc(0) }), RangeError)
+  t.throws(() => encodeEnvelope(origin, { kind: 256, seq: 1, payload: Buffer.alloc(0) }), RangeError)
+  t.throws(() => encodeEnvelope(origin, { kind: 0, seq: 1, payload: Buffer.alloc(0) }), RangeError)
+  t.throws(() => encodeEnvelope(Buffer.alloc(15), { kind: 3, seq: 1, payload: Buffer.alloc(0) }), RangeError)
 })
 
 t.test('channel names come from one helper under the key prefix', async (t) => {

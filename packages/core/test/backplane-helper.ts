@@ -67,7 +67,9 @@ export async function publishPaced (node: Backplane, sessionId: string, frames: 
   return refused
 }
 
-const KINDS: readonly FrameKind[] = ['media-binary', 'media-text', 'control']
+// Kinds are opaque to the backplane; 2 stands for a text payload here, only to vary the content.
+const TEXT_KIND = 2
+const KINDS: readonly FrameKind[] = [1, TEXT_KIND, 3]
 
 /**
  * `count` frames of mixed kinds and sizes with recognisable content: an empty
@@ -79,7 +81,7 @@ export function mixedFrames (count: number, firstSeq = 0): Frame[] {
   for (let i = 0; i < count; i++) {
     const size = i === 0 ? 0 : i === Math.floor(count / 2) ? 1024 * 1024 : 1 + ((i * 7919) % (64 * 1024))
     const kind = KINDS[i % KINDS.length]!
-    const payload = kind === 'media-text'
+    const payload = kind === TEXT_KIND
       ? Buffer.from(`text ${i} ${'é✓'.repeat(Math.floor(size / 6))}`)
       : randomBytes(size)
     frames.push({ kind, seq: firstSeq + i, payload })

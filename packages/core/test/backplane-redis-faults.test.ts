@@ -58,7 +58,7 @@ t.test('Redis killed -9 mid-stream and restarted: delivery resumes within 2 s, n
   let seq = 0
   const payload = randomBytes(8192)
   const stream = setInterval(() => {
-    const frame: Frame = { kind: 'media-binary', seq, payload }
+    const frame: Frame = { kind: 1, seq, payload }
     publishedAt[seq] = performance.now()
     if (a.publish(sessionId, frame)) accepted.add(seq)
     seq++
@@ -95,7 +95,7 @@ t.test('Redis killed -9 mid-stream and restarted: delivery resumes within 2 s, n
   t.equal(await numsub(adminAfter, `${prefix}session:${sessionId}`), 1, 'B resubscribed by itself')
   t.equal(await numsub(adminAfter, `${prefix}session:${joinedDuringOutage}`), 1, 'a session joined during the outage is subscribed once Redis is back')
   t.equal(await numsub(adminAfter, `${prefix}session:${leftDuringOutage}`), 0, 'a session left during the outage is not resubscribed')
-  a.publish(joinedDuringOutage, { kind: 'control', seq: 5, payload: Buffer.from('{}') })
+  a.publish(joinedDuringOutage, { kind: 3, seq: 5, payload: Buffer.from('{}') })
   await waitFor(() => joined.length === 1, 5000, 'delivery on the session joined during the outage')
 
   await sleep(300)
@@ -141,7 +141,7 @@ t.test('a subscriber cut by client-output-buffer-limit pubsub reconnects and res
   const dir = tempDir('ss-flood-')
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const messageFile = join(dir, 'message')
-  writeFileSync(messageFile, encodeEnvelope(nodeIdToBytes(newNodeId()), { kind: 'media-binary', seq: 1, payload: randomBytes(64 * 1024) }))
+  writeFileSync(messageFile, encodeEnvelope(nodeIdToBytes(newNodeId()), { kind: 1, seq: 1, payload: randomBytes(64 * 1024) }))
   const flood = spawn(process.execPath, ['-e', `
     const net = require('node:net'); const fs = require('node:fs')
     const [port, channel, file, count] = process.argv.slice(1)
@@ -167,7 +167,7 @@ t.test('a subscriber cut by client-output-buffer-limit pubsub reconnects and res
   // Fresh frames from node A reach B again, without anyone resubscribing by hand.
   const resubscribedAt = await waitFor(async () => (await numsub(admin, channel)) === 1 ? performance.now() : false, 5000, 'B resubscribed') as number
   const before = seqs.length
-  for (let i = 0; i < 5; i++) a.publish(sessionId, { kind: 'media-text', seq: 1000 + i, payload: Buffer.from(`after ${i}`) })
+  for (let i = 0; i < 5; i++) a.publish(sessionId, { kind: 2, seq: 1000 + i, payload: Buffer.from(`after ${i}`) })
   await waitFor(() => seqs.length >= before + 5, 5000, 'frames after the cut')
   t.same(seqs.slice(-5), [1000, 1001, 1002, 1003, 1004], 'delivery resumed in order')
   await waitFor(async () => await isReady(b), 5000, 'B ready again')
@@ -192,7 +192,7 @@ t.test('CLIENT KILL TYPE pubsub: subscribers come back by themselves', async (t)
   const killedAt = performance.now()
   await waitFor(async () => (await numsub(admin, channel)) === 2, 5000, 'B and C resubscribed')
   const resubscribedMs = performance.now() - killedAt
-  a.publish(sessionId, { kind: 'media-binary', seq: 1, payload: Buffer.from([1, 2, 3]) })
+  a.publish(sessionId, { kind: 1, seq: 1, payload: Buffer.from([1, 2, 3]) })
   await waitFor(() => atB.length === 1 && atC.length === 1, 5000, 'delivery after the kill')
   await waitFor(async () => await isReady(a) && await isReady(b) && await isReady(c), 5000, 'ready again (canary channels resubscribed too)')
   t.ok(b.stats().reconnects >= 1 && c.stats().reconnects >= 1, 'counted as reconnects')
@@ -228,7 +228,7 @@ t.test('Redis down at start: the node runs, refuses to be ready, and subscribes 
   b.subscribe(sessionId, (frame) => { atB.push(frame.seq) })
   await sleep(1000)
   await t.rejects(a.ready(), { code: 'SS_BACKPLANE_UNAVAILABLE' }, 'not ready without Redis')
-  t.equal(a.publish(sessionId, { kind: 'media-binary', seq: 0, payload: Buffer.alloc(1) }), false, 'publish refuses at once')
+  t.equal(a.publish(sessionId, { kind: 1, seq: 0, payload: Buffer.alloc(1) }), false, 'publish refuses at once')
   t.equal(a.stats().dropped.disconnected, 1, 'counted as disconnected')
 
   await redis.start()
@@ -238,7 +238,7 @@ t.test('Redis down at start: the node runs, refuses to be ready, and subscribes 
   const admin = await adminClient(t, redis.url)
   await waitFor(async () => (await numsub(admin, `${prefix}session:${sessionId}`)) === 1, 5000, 'the subscription made while down is in place')
   await waitFor(async () => await isReady(a) && await isReady(b), 5000, 'ready once Redis is up')
-  t.ok(a.publish(sessionId, { kind: 'media-binary', seq: 1, payload: Buffer.alloc(1) }))
+  t.ok(a.publish(sessionId, { kind: 1, seq: 1, payload: Buffer.alloc(1) }))
   await waitFor(() => atB.length === 1, 5000, 'delivery')
   t.same(atB, [1], 'the frame refused while down was never sent')
   await sleep(700)

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { Frame, FrameKind } from './types.js'
+import { MAX_FRAME_KIND, MIN_FRAME_KIND, type Frame } from './types.js'
 
 /**
  * The wire format of one backplane message (all integers big-endian):
  *
  *   offset  size  field
  *   0       1     version (1)
- *   1       1     kind: 1 media-binary, 2 media-text, 3 control, 4 stream-state
+ *   1       1     kind (1–255; opaque to the backplane)
  *   2       16    origin node id (the UUID's raw bytes)
  *   18      4     seq, high 21 bits (seq is a uint53)
  *   22      4     seq, low 32 bits
@@ -28,8 +28,9 @@ const TWO_POW_32 = 0x1_0000_0000
 /** Largest high word of a safe integer (2^53 - 1 >> 32). */
 const MAX_SEQ_HIGH = 0x1f_ffff
 
-const KIND_TO_BYTE: Readonly<Record<FrameKind, number>> = { 'media-binary': 1, 'media-text': 2, control: 3, 'stream-state': 4 }
-const BYTE_TO_KIND: ReadonlyArray<FrameKind | undefined> = [undefined, 'media-binary', 'media-text', 'control', 'stream-state']
+function isFrameKind (kind: unknown): kind is number {
+  return typeof kind === 'number' && Number.isInteger(kind) && kind >= MIN_FRAME_KIND && kind <= MAX_FRAME_KIND
+}
 
 export interface Envelope extends Frame {
   /** The origin node id's 16 raw bytes: a view into the message. */
@@ -58,9 +59,9 @@ export function nodeIdFromBytes (bytes: Buffer, offset = 0): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-/** Whether the frame can be encoded: a known kind and a uint53 seq. Cheap; never throws. */
+/** Whether the frame can be encoded: a kind byte and a uint53 seq. Cheap; never throws. */
 export function isEncodable (frame: Frame): boolean {
-  return KIND_TO_BYTE[frame.kind] !== undefined && Number.isSafeInteger(frame.seq) && frame.seq >= 0 &&
+  return isFrameKind(frame.kind) && Number.isSafeInteger(frame.seq) && frame.seq >= 0 &&
     Buffer.isBuffer(frame.payload)
 }
 
@@ -74,7 +75,7 @@ export function encodeEnvelope (origin: Buffer, frame: Frame): Buffer {
   if (!isEncodable(frame)) throw new RangeError(`frame is not encodable (kind ${String(frame.kind)}, seq ${String(frame.seq)})`)
   const message = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + frame.payload.length)
   message[0] = ENVELOPE_VERSION
-  message[1] = KIND_TO_BYTE[frame.kind]
+  message[1] = frame.kind
   origin.copy(message, ORIGIN_OFFSET)
   message.writeUInt32BE(Math.floor(frame.seq / TWO_POW_32), SEQ_HIGH_OFFSET)
   message.writeUInt32BE(frame.seq >>> 0, SEQ_LOW_OFFSET)
@@ -86,12 +87,12 @@ export function encodeEnvelope (origin: Buffer, frame: Frame): Buffer {
 /**
  * Decodes a message without copying: origin and payload are views into
  * `message`. Returns null for anything that is not a version-1 envelope
- * (truncated, unknown kind, another version, out-of-range seq); never throws.
+ * (truncated, kind 0, another version, out-of-range seq); never throws.
  */
 export function decodeEnvelope (message: Buffer): Envelope | null {
   if (!Buffer.isBuffer(message) || message.length < ENVELOPE_HEADER_BYTES || message[0] !== ENVELOPE_VERSION) return null
-  const kind = BYTE_TO_KIND[message[1]!]
-  if (kind === undefined) return null
+  const kind = message[1]!
+  if (kind < MIN_FRAME_KIND) return null
   const high = message.readUInt32BE(SEQ_HIGH_OFFSET)
   if (high > MAX_SEQ_HIGH) return null
   const sentAt = message.readDoubleBE(SENT_AT_OFFSET)

@@ -5,9 +5,8 @@ import type { BackplaneBaseOptions } from './base.js'
 import type { Backplane } from './types.js'
 
 export type { Backplane, BackplaneStats, DropReason, Frame, FrameHandler, FrameKind, Unsubscribe } from './types.js'
-export { dropReasons } from './types.js'
+export { dropReasons, MAX_FRAME_KIND, MIN_FRAME_KIND } from './types.js'
 export { channelName, canaryChannelName } from './channels.js'
-export { announceFinished, controlFrame, parseControl, type ControlMessage } from './control.js'
 export {
   decodeEnvelope, encodeEnvelope, ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, isEncodable, isNodeId, newNodeId,
   nodeIdFromBytes, nodeIdToBytes, type Envelope,

@@ -30,6 +30,8 @@ export function reconnectDelay (attempt: number): number {
 }
 
 /** How long ready() waits for an on-demand canary when the periodic one is stale. */
+/** Kind byte of the readiness canary: it travels on its own channel, so any kind would do. */
+const CANARY_KIND = 1
 const PROBE_TIMEOUT_MS = 1000
 /** How long close() waits for QUIT (pending publishes answered) before cutting the socket. */
 const QUIT_TIMEOUT_MS = 1000
@@ -205,7 +207,7 @@ export class RedisBackplane extends BackplaneBase {
   #sendCanary (): void {
     const payload = Buffer.allocUnsafe(8)
     payload.writeDoubleBE(performance.now())
-    const message = encodeEnvelope(this.nodeIdBytes, { kind: 'control', seq: ++this.#canarySeq, payload })
+    const message = encodeEnvelope(this.nodeIdBytes, { kind: CANARY_KIND, seq: ++this.#canarySeq, payload })
     // Past the in-flight bound on purpose: a busy backplane is still a working one.
     this.#pub.publish(this.#canaryChannel, message).catch((err: unknown) => {
       this.log.debug({ err, channel: this.#canaryChannel }, 'backplane canary publish failed')

@@ -1,13 +1,12 @@
 /**
- * What a message on the backplane is. Media kinds keep the WebSocket message
- * type (binary or text) so operators get it back byte for byte with its type;
- * `control` carries cluster signals ("session finished", "publisher replaced")
- * on the same per-session channel, so they stay ordered with the media;
- * `stream-state` carries a relay's late-join state of a session's stream (init
- * segment and current group of pictures) to relays that join the session
- * later, at an exact point of the publisher's sequence.
+ * What a message on the backplane is, as a byte (1–255; 0 is reserved). The
+ * backplane carries kinds without knowing them: their meaning belongs to whoever
+ * publishes and subscribes (the relay's wire format).
  */
-export type FrameKind = 'media-binary' | 'media-text' | 'control' | 'stream-state'
+export type FrameKind = number
+
+export const MIN_FRAME_KIND = 1
+export const MAX_FRAME_KIND = 255
 
 /**
  * One message of a session. `payload` is never JSON-encoded, base64'd or
