@@ -1,5 +1,5 @@
 import WebSocket from 'ws'
-import { CloseCode } from '@streaming-service/protocol'
+import { CloseCode, CloseReason } from '@streaming-service/protocol'
 import type { SegmentStart, Sniffed } from './media/index.js'
 
 /** Why a message (or the rest of one) did not go to an operator. */
@@ -217,7 +217,7 @@ export class OperatorSink {
     if (this.cutOff) return
     this.cutOff = true
     this.#options.onTooSlow()
-    this.socket.close(CloseCode.tooSlow, 'too slow: could not keep up with the stream')
+    this.socket.close(CloseCode.tooSlow, CloseReason.tooSlow)
     // A stalled peer never reads the close frame; don't keep its buffer alive.
     const timer = setTimeout(() => this.socket.terminate(), this.#options.closeGraceMs ?? 5000)
     timer.unref()

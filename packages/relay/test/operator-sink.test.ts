@@ -72,7 +72,7 @@ for (const format of ['webm', 'mp4'] as const) {
 
     const messages = messagesOf(published, 7)
     const stream = new SessionStream()
-    stream.restart('local', 1)
+    stream.restart()
     const socket = new StandInSocket()
     const drops = { slow_operator: 0, keyframe_skip: 0 }
     const sink = sinkOn(socket, drops)
@@ -107,7 +107,7 @@ for (const format of ['webm', 'mp4'] as const) {
 
 t.test('an opaque stream drops whole messages while the operator is behind', async (t) => {
   const stream = new SessionStream()
-  stream.restart('local', 1)
+  stream.restart()
   const socket = new StandInSocket()
   const drops = { slow_operator: 0, keyframe_skip: 0 }
   const sink = sinkOn(socket, drops)
@@ -125,7 +125,7 @@ t.test('a late joiner waits for the init segment and a keyframe group; a new str
   const published = streams.webm
   const messages = messagesOf(published, 11)
   const stream = new SessionStream()
-  stream.restart('local', 1)
+  stream.restart()
   // Two bytes in: the format is not known yet, no group exists.
   deliver(stream, sinkOn(new StandInSocket(), { slow_operator: 0, keyframe_skip: 0 }), published.subarray(0, 2))
   const socket = new StandInSocket()
