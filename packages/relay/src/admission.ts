@@ -1,7 +1,4 @@
-import {
-  SessionFinishedError, SessionNotFoundError, StreamKeyInvalidError, TooManyOperatorsError,
-  verifyStreamKey, wrapDatabaseError, type SessionStatus, type Sql,
-} from '@streaming-service/core'
+import { SessionFinishedError, SessionNotFoundError, StreamKeyInvalidError, verifyStreamKey, type SessionStore } from '@streaming-service/core'
 
 export interface PublisherTicket { role: 'publisher', sessionId: string, clientId: string, epoch: number }
 export interface OperatorTicket { role: 'operator', sessionId: string, clientId: string, userId: string, joinedAt: Date, firstJoin: boolean }
@@ -12,18 +9,9 @@ export interface AdmissionOptions {
   maxOperators: number
 }
 
-interface LookupRow {
-  client_id: string
-  stream_key_hash: Buffer
-  status: SessionStatus
-  /** This user's registration, when it is already an operator of the session. */
-  joined_at: Date | null
-}
-
 /**
- * The one narrow module through which relays touch PostgreSQL: session lookup,
- * stream-key check, operator registration, status changes. Everything else a
- * relay does (fan-out, presence, takeover) goes through the backplane.
+ * Who may connect to a session, decided before the WebSocket upgrade; the
+ * relay's only use of PostgreSQL (through the session store).
  *
  * Relays read PostgreSQL directly rather than asking the control plane: an
  * admission is one lookup per connection attempt, plus one short write when it
@@ -33,26 +21,18 @@ interface LookupRow {
  * 50 relays × 3 = 150 server connections, well within PostgreSQL's limits; past
  * that, put a pgbouncer (transaction pooling) in front. Open streams never touch
  * the database: once admitted, a socket's frames go relay → backplane → relay,
- * so a PostgreSQL outage only refuses new admissions (SS_DB_UNAVAILABLE, try again later).
+ * so a PostgreSQL outage only refuses new admissions (SS_DB_UNAVAILABLE).
  *
  * Ids are validated by the caller (parseUuid / parseUserId from core). Every
- * method throws registry errors; driver errors are wrapped with their cause.
+ * method throws registry errors.
  */
 export class Admission {
-  readonly #sql: Sql
+  readonly #sessions: SessionStore
   readonly #maxOperators: number
 
-  constructor (sql: Sql, options: AdmissionOptions) {
-    this.#sql = sql
+  constructor (sessions: SessionStore, options: AdmissionOptions) {
+    this.#sessions = sessions
     this.#maxOperators = options.maxOperators
-  }
-
-  async #run<T> (action: string, sessionId: string, query: () => Promise<T>): Promise<T> {
-    try {
-      return await query()
-    } catch (err) {
-      throw wrapDatabaseError(err, `${action} ${sessionId}`)
-    }
   }
 
   /**
@@ -66,73 +46,21 @@ export class Admission {
    * sessions; nobody joins a finished one.
    */
   async admit (sessionId: string, userId: string, streamKey: string | undefined): Promise<Ticket> {
-    const [session] = await this.#run('look up session', sessionId, async () => await this.#sql<LookupRow[]>`
-      select s.client_id, s.stream_key_hash, s.status, o.joined_at
-      from streaming_sessions s
-      left join session_operators o on o.session_id = s.id and o.user_id = ${userId}
-      where s.id = ${sessionId}`)
+    const session = await this.#sessions.lookupForAdmission(sessionId, userId)
     if (session === undefined) throw new SessionNotFoundError(sessionId)
     if (session.status === 'finished') throw new SessionFinishedError(sessionId)
-    const clientId = session.client_id
+    const clientId = session.clientId
 
     if (userId.toLowerCase() === clientId) {
-      if (!verifyStreamKey(streamKey, session.stream_key_hash)) throw new StreamKeyInvalidError()
-      return { role: 'publisher', sessionId, clientId, epoch: await this.#activate(sessionId) }
+      if (!verifyStreamKey(streamKey, session.streamKeyHash)) throw new StreamKeyInvalidError()
+      return { role: 'publisher', sessionId, clientId, epoch: await this.#sessions.activate(sessionId) }
     }
 
     // A known operator needs no write and no lock: the common reconnect path.
-    if (session.joined_at !== null) {
-      return { role: 'operator', sessionId, clientId, userId, joinedAt: session.joined_at, firstJoin: false }
+    if (session.operatorJoinedAt !== null) {
+      return { role: 'operator', sessionId, clientId, userId, joinedAt: session.operatorJoinedAt, firstJoin: false }
     }
-    return { role: 'operator', sessionId, clientId, userId, ...await this.#register(sessionId, userId) }
-  }
-
-  /** Marks the session active and returns the new publisher epoch. */
-  async #activate (sessionId: string): Promise<number> {
-    const [row] = await this.#run('activate session', sessionId, async () => await this.#sql<Array<{ publisher_epoch: string }>>`
-      update streaming_sessions
-      set status = 'active',
-          started_at = coalesce(started_at, now()),
-          updated_at = now(),
-          publisher_epoch = publisher_epoch + 1
-      where id = ${sessionId} and status <> 'finished'
-      returning publisher_epoch`)
-    // Finished between the lookup and this update (sessions are never deleted).
-    if (row === undefined) throw new SessionFinishedError(sessionId)
-    return Number(row.publisher_epoch)
-  }
-
-  /**
-   * Registers a new operator under the limit. Concurrent joins on different
-   * relays (different pools) serialise on the session row's lock; each
-   * statement after the lock sees the operators committed before it was
-   * granted (READ COMMITTED takes a fresh snapshot per statement), so the count
-   * cannot be stale. A single statement could not guarantee that: its snapshot
-   * predates the lock wait.
-   */
-  async #register (sessionId: string, userId: string): Promise<{ joinedAt: Date, firstJoin: boolean }> {
-    return await this.#run('register operator', sessionId, async () => await this.#sql.begin(async (tx) => {
-      const [locked] = await tx<Array<{ status: SessionStatus }>>`
-        select status from streaming_sessions where id = ${sessionId} for update`
-      if (locked === undefined) throw new SessionNotFoundError(sessionId)
-      if (locked.status === 'finished') throw new SessionFinishedError(sessionId)
-
-      const [seen] = await tx<Array<{ operators: number, joined_at: Date | null }>>`
-        select count(*)::int as operators, max(joined_at) filter (where user_id = ${userId}) as joined_at
-        from session_operators where session_id = ${sessionId}`
-      // Registered by a concurrent connection of the same user while we waited for the lock.
-      if (seen!.joined_at !== null) return { joinedAt: seen!.joined_at, firstJoin: false }
-      if (seen!.operators >= this.#maxOperators) throw new TooManyOperatorsError(sessionId, this.#maxOperators)
-
-      const [inserted] = await tx<Array<{ joined_at: Date }>>`
-        insert into session_operators (session_id, user_id) values (${sessionId}, ${userId})
-        on conflict (session_id, user_id) do nothing
-        returning joined_at`
-      if (inserted !== undefined) return { joinedAt: inserted.joined_at, firstJoin: true }
-      const [existing] = await tx<Array<{ joined_at: Date }>>`
-        select joined_at from session_operators where session_id = ${sessionId} and user_id = ${userId}`
-      return { joinedAt: existing!.joined_at, firstJoin: false }
-    }))
+    return { role: 'operator', sessionId, clientId, userId, ...await this.#sessions.registerOperator(sessionId, userId, this.#maxOperators) }
   }
 
   /**
@@ -142,19 +70,6 @@ export class Admission {
    * changes. Resolves to whether the status changed.
    */
   async publisherLeft (ticket: PublisherTicket): Promise<boolean> {
-    const rows = await this.#run('release publisher', ticket.sessionId, async () => await this.#sql`
-      update streaming_sessions
-      set status = 'waiting', updated_at = now()
-      where id = ${ticket.sessionId} and status = 'active' and publisher_epoch = ${ticket.epoch}
-      returning id`)
-    return rows.length === 1
-  }
-
-  /** Current status and publisher epoch; throws SS_SESSION_NOT_FOUND for an unknown session. */
-  async state (sessionId: string): Promise<{ status: SessionStatus, epoch: number }> {
-    const [row] = await this.#run('read session state', sessionId, async () => await this.#sql<Array<{ status: SessionStatus, publisher_epoch: string }>>`
-      select status, publisher_epoch from streaming_sessions where id = ${sessionId}`)
-    if (row === undefined) throw new SessionNotFoundError(sessionId)
-    return { status: row.status, epoch: Number(row.publisher_epoch) }
+    return await this.#sessions.markWaiting(ticket.sessionId, ticket.epoch)
   }
 }

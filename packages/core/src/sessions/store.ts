@@ -1,4 +1,4 @@
-import { SessionNotFoundError } from '../errors.js'
+import { SessionFinishedError, SessionNotFoundError, TooManyOperatorsError } from '../errors.js'
 import type { Sql } from '../database/connection.js'
 import { wrapDatabaseError } from '../database/errors.js'
 import { generateStreamKey, hashStreamKey } from './stream-key.js'
@@ -18,6 +18,15 @@ export interface Session {
 export interface Operator {
   userId: string
   joinedAt: Date
+}
+
+/** What admitting a connection needs to know of a session, for one user id. */
+export interface AdmissionLookup {
+  clientId: string
+  streamKeyHash: Buffer
+  status: SessionStatus
+  /** This user's registration, when it is already an operator of the session. */
+  operatorJoinedAt: Date | null
 }
 
 interface SessionRow {
@@ -45,9 +54,10 @@ function toSession (row: SessionRow): Session {
 const SESSION_COLUMNS = 's.id, s.client_id, s.status, s.created_at, s.started_at, s.finished_at'
 
 /**
- * Sessions and their operators in PostgreSQL. Every method takes already
- * validated ids and throws registry errors (driver errors are wrapped with
- * their cause).
+ * Sessions and their operators in PostgreSQL: the one place with SQL on
+ * them, for the control plane and the relays' admission alike. Every method
+ * takes already validated ids and throws registry errors (driver errors are
+ * wrapped with their cause).
  */
 export class SessionStore {
   readonly #sql: Sql
@@ -105,9 +115,70 @@ export class SessionStore {
     return rows.map((row) => ({ id: row.id, epoch: Number(row.epoch) }))
   }
 
+  async lookupForAdmission (id: string, userId: string): Promise<AdmissionLookup | undefined> {
+    const [row] = await this.#run(`look up session ${id}`, async () => await this.#sql<Array<{
+      client_id: string, stream_key_hash: Buffer, status: SessionStatus, joined_at: Date | null
+    }>>`
+      select s.client_id, s.stream_key_hash, s.status, o.joined_at
+      from streaming_sessions s
+      left join session_operators o on o.session_id = s.id and o.user_id = ${userId}
+      where s.id = ${id}`)
+    return row === undefined
+      ? undefined
+      : { clientId: row.client_id, streamKeyHash: row.stream_key_hash, status: row.status, operatorJoinedAt: row.joined_at }
+  }
+
+  /** Marks the session active for a new publisher connection and returns its epoch (one more than the last). */
+  async activate (id: string): Promise<number> {
+    const [row] = await this.#run(`activate session ${id}`, async () => await this.#sql<Array<{ publisher_epoch: string }>>`
+      update streaming_sessions
+      set status = 'active',
+          started_at = coalesce(started_at, now()),
+          updated_at = now(),
+          publisher_epoch = publisher_epoch + 1
+      where id = ${id} and status <> 'finished'
+      returning publisher_epoch`)
+    // Finished (or gone) since the caller looked it up.
+    if (row === undefined) throw new SessionFinishedError(id)
+    return Number(row.publisher_epoch)
+  }
+
+  /**
+   * Registers a new operator under the limit. Concurrent joins on different
+   * relays (different pools) serialise on the session row's lock; each
+   * statement after the lock sees the operators committed before it was
+   * granted (READ COMMITTED takes a fresh snapshot per statement), so the count
+   * cannot be stale. A single statement could not guarantee that: its snapshot
+   * predates the lock wait.
+   */
+  async registerOperator (id: string, userId: string, maxOperators: number): Promise<{ joinedAt: Date, firstJoin: boolean }> {
+    return await this.#run(`register operator of ${id}`, async () => await this.#sql.begin(async (tx) => {
+      const [locked] = await tx<Array<{ status: SessionStatus }>>`
+        select status from streaming_sessions where id = ${id} for update`
+      if (locked === undefined) throw new SessionNotFoundError(id)
+      if (locked.status === 'finished') throw new SessionFinishedError(id)
+
+      const [seen] = await tx<Array<{ operators: number, joined_at: Date | null }>>`
+        select count(*)::int as operators, max(joined_at) filter (where user_id = ${userId}) as joined_at
+        from session_operators where session_id = ${id}`
+      // Registered by a concurrent connection of the same user while we waited for the lock.
+      if (seen!.joined_at !== null) return { joinedAt: seen!.joined_at, firstJoin: false }
+      if (seen!.operators >= maxOperators) throw new TooManyOperatorsError(id, maxOperators)
+
+      const [inserted] = await tx<Array<{ joined_at: Date }>>`
+        insert into session_operators (session_id, user_id) values (${id}, ${userId})
+        on conflict (session_id, user_id) do nothing
+        returning joined_at`
+      if (inserted !== undefined) return { joinedAt: inserted.joined_at, firstJoin: true }
+      const [existing] = await tx<Array<{ joined_at: Date }>>`
+        select joined_at from session_operators where session_id = ${id} and user_id = ${userId}`
+      return { joinedAt: existing!.joined_at, firstJoin: false }
+    }))
+  }
+
   /** Back to `waiting` unless a newer publisher (epoch) took over or the session finished. */
   async markWaiting (id: string, epoch: number): Promise<boolean> {
-    const rows = await this.#run('mark session waiting', async () => await this.#sql`
+    const rows = await this.#run(`mark session ${id} waiting`, async () => await this.#sql`
       update streaming_sessions set status = 'waiting', updated_at = now()
       where id = ${id} and status = 'active' and publisher_epoch = ${epoch}
       returning id`)
