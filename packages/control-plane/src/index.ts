@@ -1,4 +1,2 @@
-export { buildControlPlane, registerControlPlane, type ControlPlaneOptions } from './app.js'
-export { sessionRoutes, type SessionRoutesOptions } from './routes/sessions.js'
+export { controlPlanePlugin, type ControlPlanePluginOptions, type RelaySignals } from './plugin.js'
 export { wsBaseUrl } from './ws-url.js'
-export { startReconciler, type ReconcilerOptions } from './reconciler.js'

@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { buildControlPlane } from '@streaming-service/control-plane'
+import { controlPlanePlugin } from '@streaming-service/control-plane'
 import {
-  connect, createLogger, createMetrics, createPresence, databaseCheck, externalTarget, findDir, loadConfig, migrateUp,
-  migrationsCheck, openDatabase, Readiness, type Presence, type Sql,
+  connect, createBaseApp, createLogger, createMetrics, databasePlugin, externalTarget, findDir, loadConfig, migrateUp,
+  migrationsCheck, openDatabase, presencePlugin, Readiness, sessionStorePlugin, type Database, type Presence, type Sql,
 } from '@streaming-service/core'
 import { createTestDatabase } from '@streaming-service/testing'
 
@@ -18,7 +18,7 @@ export const migrationsDir = findDir('migrations')
 /** One database per test file, shared by that file's tests. */
 export interface Backend {
   kind: 'postgres' | 'embedded'
-  sql: Sql
+  database: Database
 }
 
 export interface AppOptions {
@@ -26,8 +26,8 @@ export interface AppOptions {
   env?: Record<string, string>
   /** Collects every log line (JSON text) at level info; silent otherwise. */
   logs?: string[]
-  /** Another client than the backend's, e.g. one pointing at a dead server. */
-  sql?: Sql
+  /** Another database than the backend's, e.g. one on a dead server. */
+  database?: Database
 }
 
 export interface TestApp {
@@ -50,9 +50,9 @@ async function postgresBackend (root: Teardown): Promise<Backend> {
   const db = await createTestDatabase(root, 'control_plane')
   const target = externalTarget(loadConfig({ APP_ENV: 'test', ...db.env }).db)
   await migrateUp(target, migrationsDir)
-  const sql = connect(target, { max: 5 })
-  root.teardown(async () => { await sql.end({ timeout: 5 }) })
-  return { kind: 'postgres', sql }
+  const database = borrowed(connect(target, { max: 5 }), target)
+  root.teardown(async () => { await database.sql.end({ timeout: 5 }) })
+  return { kind: 'postgres', database }
 }
 
 /** The embedded PGlite in a temporary DATA_DIR, migrated; removed at the end. */
@@ -64,7 +64,7 @@ async function embeddedBackend (root: Teardown): Promise<Backend> {
     await rm(dataDir, { recursive: true, force: true })
   })
   await migrateUp(db.target, migrationsDir)
-  return { kind: 'embedded', sql: db.sql }
+  return { kind: 'embedded', database: db }
 }
 
 /**
@@ -75,8 +75,8 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
   let backend: Promise<Backend> | undefined
   return async (t, options = {}) => {
     backend ??= kind === 'postgres' ? postgresBackend(root) : embeddedBackend(root)
-    const { sql } = await backend
-    const appSql = options.sql ?? sql
+    const { database } = await backend
+    const sql = database.sql
     const config = loadConfig({ APP_ENV: 'test', ...options.env })
     const logs = options.logs
     const logger = logs === undefined
@@ -84,15 +84,17 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
       : createLogger('info', 'test', { write (line: string) { logs.push(line) } })
     // As `serve` wires it: the database answers and the migrations are applied.
     const readiness = new Readiness()
-    readiness.add('database', databaseCheck(appSql))
-    readiness.add('migrations', migrationsCheck(appSql, migrationsDir))
-    const presence = createPresence({ keyPrefix: 'test:', nodeId: randomUUID(), logger })
     const finished: string[] = []
-    const app = buildControlPlane({
-      config, sql: appSql, logger, metrics: createMetrics('control-plane'), readiness, presence, onSessionFinished: (id) => finished.push(id),
-    })
-    t.teardown(async () => { await app.close(); await presence.close() })
+    const app = createBaseApp({ logger, metrics: createMetrics('control-plane'), readiness })
+    t.teardown(async () => { await app.close() })
+    const appDatabase = options.database ?? database
+    await app.register(databasePlugin, { database: appDatabase })
+    readiness.add('migrations', migrationsCheck(appDatabase.sql, migrationsDir))
+    await app.register(presencePlugin, { config, nodeId: randomUUID() })
+    await app.register(sessionStorePlugin)
+    await app.register(controlPlanePlugin, { config, signals: { sessionFinished: (id) => finished.push(id) } })
     await app.ready()
+    const presence: Presence = app.presence
     return { app, sql, readiness, presence, finished, inject: async (request) => await app.inject(request) }
   }
 }
@@ -107,13 +109,19 @@ export async function closedPort (): Promise<number> {
   return port
 }
 
-/** A client for a PostgreSQL server that is not there; ended at `t`'s teardown. */
-export async function unreachableSql (t: Teardown): Promise<Sql> {
+/** A database on a PostgreSQL server that is not there; its client is ended at `t`'s teardown. */
+export async function unreachableDatabase (t: Teardown): Promise<Database> {
   const port = await closedPort()
   const config = loadConfig({ APP_ENV: 'test', DB_HOST: '127.0.0.1', DB_PORT: String(port), DB_CONNECT_TIMEOUT: '2s' })
-  const sql = connect(externalTarget(config.db), { max: 2 })
-  t.teardown(async () => { await sql.end({ timeout: 1 }) })
-  return sql
+  const target = externalTarget(config.db)
+  const database = borrowed(connect(target, { max: 2 }), target)
+  t.teardown(async () => { await database.sql.end({ timeout: 1 }) })
+  return database
+}
+
+/** A client the test owns, as a Database the app uses without closing it. */
+function borrowed (sql: Sql, target: Database['target']): Database {
+  return { sql, target, embedded: false, async close () {} }
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

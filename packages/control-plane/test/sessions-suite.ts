@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { TAP, Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { eventually, unreachableSql, type MakeApp, type TestApp } from './helper.js'
+import { eventually, unreachableDatabase, type MakeApp, type TestApp } from './helper.js'
 
 /**
  * SPEC §3 against one database backend. Each file that calls this opens its
@@ -633,8 +633,7 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
   // PostgreSQL lost
 
   tap.test('with the database unreachable, session requests are 503 db_unavailable, /ready 503 and /health 200', async (t) => {
-    const sql = await unreachableSql(t)
-    const app = await makeApp(t, { sql })
+    const app = await makeApp(t, { database: await unreachableDatabase(t) })
     const started = Date.now()
     const created = await postJson(app, JSON.stringify({ client_id: randomUUID() }))
     t.ok(Date.now() - started < 6000, `answered within 6 s (${Date.now() - started} ms)`)

@@ -1,5 +1,3 @@
-export { buildRelay, createRelay, type Relay, type RelayOptions } from './app.js'
-export { Admission, type OperatorTicket, type PublisherTicket, type Ticket } from './admission.js'
-export { Hub } from './hub.js'
-export { createRelayMetrics, type RelayMetrics } from './metrics.js'
-export { OperatorSink, type OperatorSinkOptions } from './operator-sink.js'
+export { relayPlugin, type RelayPluginOptions } from './plugin.js'
+export { Hub, type HubOptions } from './hub.js'
+export { announceFinished } from './wire.js'

@@ -2,25 +2,19 @@ import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyReply, Fas
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import {
-  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Presence, type Readiness,
+  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Config,
 } from '@streaming-service/core'
+import { CloseCode, CloseReason, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Admission, Ticket } from './admission.js'
-import { CloseCode, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Hub } from './hub.js'
 import type { RelayMetrics } from './metrics.js'
 import { OperatorSink } from './operator-sink.js'
 
 export interface RelaySocketOptions {
+  config: Readonly<Config>
   hub: Hub
   admission: Admission
-  presence: Presence
-  readiness: Readiness
   metrics: RelayMetrics
-  /** WS_MAX_MESSAGE_SIZE: a larger message closes the publisher (tooLarge), nothing of it relayed. */
-  maxMessageSize: number
-  pingIntervalMs: number
-  operatorMaxBuffer: number
-  operatorMaxLagMs: number
 }
 
 type Refusal = { code: number, reason: string }
@@ -59,22 +53,25 @@ function keepAlive (sockets: Set<WebSocket>, alive: WeakSet<WebSocket>, interval
  * browsers can see them.
  */
 export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, options) => {
-  const { hub, admission, presence, readiness, metrics } = options
+  const { hub, admission, metrics } = options
+  const { presence, readiness } = app
+  const { ws: limits } = options.config
   const sockets = new Set<WebSocket>()
   const alive = new WeakSet<WebSocket>()
-  const pinger = keepAlive(sockets, alive, options.pingIntervalMs)
+  const pinger = keepAlive(sockets, alive, limits.pingIntervalMs)
   // Bound once: these are incremented per message per operator.
   const messagesOut = metrics.messages.labels('out')
   const bytesOut = metrics.bytes.labels('out')
   const dropped = { slow_operator: metrics.dropped.labels('slow_operator'), keyframe_skip: metrics.dropped.labels('keyframe_skip') }
 
   await app.register(websocket, {
-    options: { maxPayload: options.maxMessageSize, perMessageDeflate: false },
+    // WS_MAX_MESSAGE_SIZE: a larger message closes the publisher (tooLarge), nothing of it relayed.
+    options: { maxPayload: limits.maxMessageSize, perMessageDeflate: false },
     preClose: async function () {
       clearInterval(pinger)
       const closed = [...sockets].map(async (socket) => await new Promise<void>((resolve) => {
         socket.once('close', () => resolve())
-        socket.close(CloseCode.goingAway, 'server shutting down: reconnect')
+        socket.close(CloseCode.goingAway, CloseReason.shuttingDown)
         setTimeout(() => { socket.terminate(); resolve() }, 2000).unref()
       }))
       await Promise.all(closed)
@@ -87,7 +84,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       return await reply.status(426).header('upgrade', 'websocket').send(errorBody(new UpgradeRequiredError()))
     }
     if (readiness.draining) {
-      request[kAdmission] = { code: CloseCode.goingAway, reason: 'node is draining: reconnect elsewhere' }
+      request[kAdmission] = { code: CloseCode.goingAway, reason: CloseReason.draining }
       return
     }
     try {
@@ -158,8 +155,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   function operatorSink (socket: WebSocket, ticket: Extract<Ticket, { role: 'operator' }>, log: Logger): OperatorSink {
     // Operators' own messages are not relayed: nothing listens to them.
     return new OperatorSink(socket, {
-      maxBufferedBytes: options.operatorMaxBuffer,
-      maxLagMs: options.operatorMaxLagMs,
+      maxBufferedBytes: limits.operatorMaxBuffer,
+      maxLagMs: limits.operatorMaxLagMs,
       onDrop: (reason) => dropped[reason].inc(),
       onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
       onTooSlow: () => log.warn({ userId: ticket.userId }, `operator too slow: closing with ${CloseCode.tooSlow}`),

@@ -1,12 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { registerControlPlane } from '@streaming-service/control-plane'
+import { controlPlanePlugin } from '@streaming-service/control-plane'
 import {
-  announceFinished, ConfigInvalidError, createBackplane, createBaseApp, createMetrics, createPresence, databaseCheck,
-  migrateUp, migrationsCheck, openDatabase, Readiness, type Database, type Logger,
+  backplanePlugin, ConfigInvalidError, createBaseApp, createMetrics, databasePlugin, migrateUp, migrationsCheck, newNodeId, presencePlugin,
+  Readiness, sessionStorePlugin, type Database, type Logger,
 } from '@streaming-service/core'
-import { createRelay } from '@streaming-service/relay'
+import { announceFinished, relayPlugin } from '@streaming-service/relay'
 import { createContext, type Context } from '../context.js'
 import type { Env } from '../env.js'
 
@@ -41,6 +41,16 @@ async function migrateUntilApplied (db: Database, context: Context, log: Logger,
   }
 }
 
+/** Whether `promise` resolved within `ms` (it rejects if it rejected by then). Leaves no timer behind. */
+async function settledWithin (promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => { timer = setTimeout(resolve, ms, false) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 function checkRole (role: ServerRole, context: Context): void {
   const { config } = context
   const problems: string[] = []
@@ -51,82 +61,64 @@ function checkRole (role: ServerRole, context: Context): void {
 
 /**
  * `api` (control plane + relay in one process), `control-plane` or `relay`:
- * migrate (not relays), build the app, listen. The caller owns signals.
+ * compose the role's plugins on the base app (migrating first, except
+ * relays), listen. The caller owns signals. Closing the app closes everything
+ * the plugins opened.
  */
 export async function serve (role: ServerRole, env: Env): Promise<RunningServer> {
   const context = createContext(env, 'streaming-service')
   checkRole(role, context)
   const { config } = context
   const log = context.logger.child({ role })
-  const db = await openDatabase(config.db, log)
-  const metrics = createMetrics(role)
-  const readiness = new Readiness()
-  readiness.add('database', databaseCheck(db.sql))
-  readiness.add('migrations', migrationsCheck(db.sql, context.migrationsDir))
-  const backplane = createBackplane({ redisUrl: config.redis.url, keyPrefix: config.redis.keyPrefix, logger: log, metrics: metrics.registry })
-  const presence = createPresence({
-    redisUrl: config.redis.url, keyPrefix: config.redis.keyPrefix, nodeId: backplane.nodeId, logger: log, ttlMs: config.session.presenceTtlMs,
-  })
-  const closeAll = async () => {
-    await backplane.close()
-    await presence.close()
-    await db.close()
-  }
-
+  const app = createBaseApp({ logger: log, metrics: createMetrics(role), readiness: new Readiness() })
   let stopping = false
-  if (role !== 'relay') {
-    const migrations = migrateUntilApplied(db, context, log, () => stopping)
-    // Wait for the first attempt's outcome when it is quick (the usual case),
-    // so a started node is ready at once; keep serving if it is not.
-    const settled = await Promise.race([migrations.then(() => true), delay(10_000).then(() => false)])
-      .catch(async (err: unknown) => { await closeAll(); throw err })
-    if (!settled) {
-      migrations.catch((err: unknown) => {
-        log.fatal({ err }, 'migrations failed')
-        process.exitCode = 1
-        void running.shutdown()
-      })
+  let closing: Promise<void> | undefined
+  const shutdown = async (): Promise<void> => {
+    closing ??= (async () => {
+      stopping = true
+      app.readiness.startDraining()
+      log.info({ drainMs: config.shutdownDrainMs }, 'draining: not ready, closing after the drain period')
+      await delay(config.shutdownDrainMs)
+      await app.close()
+      log.info('stopped')
+    })()
+    await closing
+  }
+
+  try {
+    await app.register(databasePlugin, { config })
+    app.readiness.add('migrations', migrationsCheck(app.db.sql, context.migrationsDir))
+    if (role !== 'relay') {
+      const migrations = migrateUntilApplied(app.db, context, log, () => stopping)
+      // Wait for the first attempt's outcome when it is quick (the usual case),
+      // so a started node is ready at once; keep serving if it is not.
+      const settled = await settledWithin(migrations, 10_000)
+      if (!settled) {
+        migrations.catch((err: unknown) => {
+          log.fatal({ err }, 'migrations failed')
+          process.exitCode = 1
+          void shutdown()
+        })
+      }
     }
-  }
-
-  const app = createBaseApp({ logger: log, metrics, readiness })
-  const relay = role === 'control-plane' ? undefined : createRelay({ config, sql: db.sql, logger: log, metrics, readiness, backplane, presence })
-  if (role === 'control-plane') readiness.add('backplane', async () => { await backplane.ready() })
-  if (role !== 'relay') {
-    registerControlPlane(app, {
-      config,
-      sql: db.sql,
-      logger: log,
-      metrics,
-      readiness,
-      presence,
+    const nodeId = newNodeId()
+    await app.register(backplanePlugin, { config, nodeId })
+    await app.register(presencePlugin, { config, nodeId })
+    await app.register(sessionStorePlugin)
+    if (role !== 'relay') {
       // In one process the relay is local too: a node never receives its own publications.
-      onSessionFinished: relay === undefined ? (id) => { announceFinished(backplane, id) } : (id) => relay.hub.finishSession(id),
-    })
+      const sessionFinished = role === 'api' ? (id: string) => app.hub.finishSession(id) : (id: string) => { announceFinished(app.backplane, id) }
+      await app.register(controlPlanePlugin, { config, signals: { sessionFinished } })
+    }
+    if (role !== 'control-plane') await app.register(relayPlugin, { config })
+    await app.listen({ host: config.http.host, port: config.http.port })
+  } catch (err) {
+    await app.close()
+    throw err
   }
-  relay?.register(app)
 
-  await app.listen({ host: config.http.host, port: config.http.port })
   const address = app.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  log.info({ address: address.address, port: address.port, role, nodeId: backplane.nodeId, backplane: backplane.kind }, 'listening')
-
-  let closing: Promise<void> | undefined
-  const running: RunningServer = {
-    app,
-    url: `http://${host}:${address.port}`,
-    shutdown () {
-      closing ??= (async () => {
-        stopping = true
-        readiness.startDraining()
-        log.info({ drainMs: config.shutdownDrainMs }, 'draining: not ready, closing after the drain period')
-        await delay(config.shutdownDrainMs)
-        await app.close()
-        await closeAll()
-        log.info('stopped')
-      })()
-      return closing
-    },
-  }
-  return running
+  log.info({ address: address.address, port: address.port, role, nodeId: app.backplane.nodeId, backplane: app.backplane.kind }, 'listening')
+  return { app, url: `http://${host}:${address.port}`, shutdown }
 }

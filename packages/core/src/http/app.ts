@@ -8,6 +8,7 @@ import {
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import type { Readiness } from './readiness.js'
+import '../types.js'
 
 export interface BaseAppOptions {
   logger: Logger
@@ -69,7 +70,8 @@ function registerReadinessMetric (registry: Registry, readiness: Readiness): voi
 /**
  * The HTTP shell shared by every role: request ids, one log line per request
  * (secrets redacted), the error shape of SPEC §3 for every failure including
- * Fastify's own, and `/health`, `/ready`, `/metrics`. Never listens.
+ * Fastify's own, and `/health`, `/ready`, `/metrics`. Decorates the app with
+ * `metrics` and `readiness` for the plugins that follow. Never listens.
  */
 export function createBaseApp (options: BaseAppOptions): FastifyInstance {
   const { metrics, readiness } = options
@@ -86,6 +88,9 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     // Bodies are validated as sent: no type coercion, no silent stripping.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   })
+
+  app.decorate('metrics', metrics)
+  app.decorate('readiness', readiness)
 
   // Only JSON bodies are accepted: anything else is 415, not a parsed string.
   app.removeContentTypeParser('text/plain')

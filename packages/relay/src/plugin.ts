@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin'
+import type { Config, Logger } from '@streaming-service/core'
+import { consolePlugin } from '@streaming-service/console'
+import { Admission } from './admission.js'
+import { Hub } from './hub.js'
+import { createRelayMetrics } from './metrics.js'
+import { relaySockets } from './sockets.js'
+import './types.js'
+
+export interface RelayPluginOptions {
+  config: Readonly<Config>
+}
+
+/**
+ * The relay role: the stream route, the web console, and `app.hub` (who
+ * watches what on this node). Needs the database, backplane, presence and
+ * session store plugins of core; the sockets close (going away) in the
+ * WebSocket plugin's `preClose`, before any of those resources.
+ */
+export const relayPlugin = fp<RelayPluginOptions>(async (app, { config }) => {
+  const metrics = createRelayMetrics(app.metrics.registry)
+  const hub = new Hub({ backplane: app.backplane, metrics, logger: (app.log as Logger).child({ component: 'hub' }) })
+  app.decorate('hub', hub)
+  await app.register(consolePlugin)
+  await app.register(relaySockets, {
+    config,
+    hub,
+    metrics,
+    admission: new Admission(app.sessions, { maxOperators: config.session.maxOperators }),
+  })
+}, { name: 'ss-relay', fastify: '5.x', dependencies: ['ss-backplane', 'ss-presence', 'ss-sessions'] })
