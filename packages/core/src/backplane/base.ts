@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client'
 import type { Logger } from '../logger.js'
 import { BackplanePublishFailedError } from '../errors.js'
+import { LogThrottle } from '../log-throttle.js'
 import { channelName } from './channels.js'
 import { ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes } from './envelope.js'
 import { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
@@ -70,7 +71,7 @@ export abstract class BackplaneBase implements Backplane {
   #inFlight = 0
   #inFlightBytes = 0
   #drainWaiters: Array<() => void> = []
-  readonly #lastLogged = new Map<string, { at: number, suppressed: number }>()
+  readonly #logThrottle = new LogThrottle(LOG_EVERY_MS)
 
   constructor (options: BackplaneBaseOptions) {
     this.nodeId = (options.nodeId ?? newNodeId()).toLowerCase()
@@ -205,14 +206,7 @@ export abstract class BackplaneBase implements Backplane {
 
   /** Logs through `write` at most once per LOG_EVERY_MS per key, passing how many were skipped. */
   protected warnThrottled (key: string, write: (suppressed: number) => void): void {
-    const now = Date.now()
-    const last = this.#lastLogged.get(key)
-    if (last !== undefined && now - last.at < LOG_EVERY_MS) {
-      last.suppressed++
-      return
-    }
-    write(last?.suppressed ?? 0)
-    this.#lastLogged.set(key, { at: now, suppressed: 0 })
+    this.#logThrottle.run(key, write)
   }
 
   #drop (reason: DropReason, sessionId: string): false {

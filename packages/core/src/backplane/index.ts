@@ -14,7 +14,8 @@ export {
 export { DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_BYTES, type BackplaneBaseOptions } from './base.js'
 export { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
 export { MemoryBackplane, MemoryBus, type MemoryBackplaneOptions } from './memory.js'
-export { RedisBackplane, reconnectDelay, type RedisBackplaneOptions } from './redis.js'
+export { RedisBackplane, type RedisBackplaneOptions } from './redis.js'
+export { reconnectDelay } from '../redis/connection.js'
 
 export interface BackplaneOptions extends BackplaneBaseOptions {
   /** REDIS_URL; without it the backplane is in-process (a single node, or nodes sharing `bus`). */

@@ -4,6 +4,7 @@ import { BackplaneUnavailableError } from '../errors.js'
 import { BackplaneBase, type BackplaneBaseOptions, type LocalSession } from './base.js'
 import { canaryChannelName } from './channels.js'
 import { decodeEnvelope, encodeEnvelope, nodeIdFromBytes } from './envelope.js'
+import { quitWithin, reconnectDelay, watchConnection } from '../redis/connection.js'
 import type { ConnectionRole } from './metrics.js'
 import type { Frame } from './types.js'
 
@@ -24,25 +25,12 @@ export interface RedisBackplaneOptions extends BackplaneBaseOptions {
   connectTimeoutMs?: number
 }
 
-/** Milliseconds before reconnect attempt `attempt` (1-based): 50, 100, 200, 400… plus jitter, never above 500. */
-export function reconnectDelay (attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(Math.max(attempt, 1) - 1, 3), 400) + Math.floor(Math.random() * 100)
-}
-
 /** How long ready() waits for an on-demand canary when the periodic one is stale. */
 /** Kind byte of the readiness canary: it travels on its own channel, so any kind would do. */
 const CANARY_KIND = 1
 const PROBE_TIMEOUT_MS = 1000
 /** How long close() waits for QUIT (pending publishes answered) before cutting the socket. */
 const QUIT_TIMEOUT_MS = 1000
-
-interface ConnectionState {
-  readonly role: ConnectionRole
-  everReady: boolean
-  /** performance.now() when the connection was lost; undefined while up. */
-  downSince: number | undefined
-  errorLogged: boolean
-}
 
 /**
  * The cluster backplane on Redis pub/sub: one channel per session, PUBLISH on
@@ -105,8 +93,8 @@ export class RedisBackplane extends BackplaneBase {
       autoResubscribe: true,
       autoResendUnfulfilledCommands: true,
     })
-    this.#watch(this.#pub, { role: 'publisher', everReady: false, downSince: undefined, errorLogged: false })
-    this.#watch(this.#sub, { role: 'subscriber', everReady: false, downSince: undefined, errorLogged: false })
+    this.#watch(this.#pub, 'publisher')
+    this.#watch(this.#sub, 'subscriber')
     this.#sub.on('messageBuffer', this.#onMessage)
     this.#sub.subscribe(this.#canaryChannel).catch((err: unknown) => {
       if (!this.closed) this.log.error({ err, channel: this.#canaryChannel }, 'backplane canary subscribe failed')
@@ -145,7 +133,7 @@ export class RedisBackplane extends BackplaneBase {
     for (const done of this.#canaryWaiters) done(new BackplaneUnavailableError('closed'))
     this.#canaryWaiters.clear()
     this.sessions.clear()
-    this.#closing = Promise.all([shut(this.#pub), shut(this.#sub)]).then(() => {})
+    this.#closing = Promise.all([quitWithin(this.#pub, QUIT_TIMEOUT_MS), quitWithin(this.#sub, QUIT_TIMEOUT_MS)]).then(() => {})
     await this.#closing
   }
 
@@ -228,35 +216,21 @@ export class RedisBackplane extends BackplaneBase {
     this.#sendCanary()
   }
 
-  #watch (connection: Redis, state: ConnectionState): void {
-    connection.on('ready', () => {
-      if (state.everReady) {
-        this.counters.reconnects++
-        this.metrics.reconnect(state.role)
-        const downMs = state.downSince === undefined ? undefined : Math.round(performance.now() - state.downSince)
-        this.log.info({ connection: state.role, downMs }, 'backplane connection restored')
-      }
-      state.everReady = true
-      state.downSince = undefined
-      state.errorLogged = false
-      this.#connectedAt = performance.now()
-    })
-    connection.on('close', () => {
+  #watch (connection: Redis, role: ConnectionRole): void {
+    watchConnection(connection, {
+      log: this.log,
+      subject: 'backplane',
+      fields: () => ({ connection: role }),
+      closed: () => this.closed,
+      onReady: (restored) => {
+        if (restored) {
+          this.counters.reconnects++
+          this.metrics.reconnect(role)
+        }
+        this.#connectedAt = performance.now()
+      },
       // A canary from before the loss proves nothing about the connections that replace it.
-      this.#lastCanaryAt = Number.NEGATIVE_INFINITY
-      if (this.closed || state.downSince !== undefined) return
-      state.downSince = performance.now()
-      this.log.warn({ connection: state.role }, 'backplane connection lost')
-    })
-    // Every failed reconnect attempt raises an error: one line per outage is enough.
-    connection.on('error', (err: Error) => {
-      if (this.closed) return
-      if (state.errorLogged) {
-        this.log.debug({ err, connection: state.role }, 'backplane connection error')
-        return
-      }
-      state.errorLogged = true
-      this.log.warn({ err, connection: state.role }, 'backplane connection error')
+      onClose: () => { this.#lastCanaryAt = Number.NEGATIVE_INFINITY },
     })
   }
 }
@@ -269,16 +243,4 @@ function originId (session: LocalSession, bytes: Buffer): string {
   // A copy: the cache must not keep the received socket data alive.
   session.lastOrigin = { bytes: Buffer.from(bytes), id }
   return id
-}
-
-async function shut (connection: Redis): Promise<void> {
-  if (connection.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      connection.quit().catch(() => {}),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, QUIT_TIMEOUT_MS) }),
-    ])
-    clearTimeout(timer)
-  }
-  connection.disconnect()
 }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
-import { reconnectDelay } from '../backplane/redis.js'
 import { BackplaneUnavailableError } from '../errors.js'
+import { LogThrottle } from '../log-throttle.js'
 import type { Logger } from '../logger.js'
+import { quitWithin, reconnectDelay, watchConnection, type ConnectionWatch } from '../redis/connection.js'
+import { EntryTable, presenceKey, userIdOf, type Entry } from './redis-entries.js'
 import type { Leave, Presence, PresenceRole } from './types.js'
 
 export interface RedisPresenceOptions {
@@ -16,13 +16,6 @@ export interface RedisPresenceOptions {
   refreshMs: number
 }
 
-/** Every presence key is named here: one sorted set per session. */
-export function presenceKey (prefix: string, sessionId: string): string {
-  return `${prefix}presence:${sessionId}`
-}
-
-/** Members per ZADD/ZREM, so a session with thousands of connections never makes one huge command. */
-const BATCH = 512
 /** How long a read made before the very first connection waits for it (startup), instead of failing at once. */
 const FIRST_CONNECT_WAIT_MS = 1000
 /** A command unanswered this long fails (a half-open connection must not hang reads). */
@@ -31,13 +24,6 @@ const COMMAND_TIMEOUT_MS = 2000
 const QUIT_TIMEOUT_MS = 1000
 /** Write failures are logged at most this often, with how many there were. */
 const LOG_EVERY_MS = 10_000
-
-interface Entry {
-  readonly key: string
-  readonly member: string
-  /** The latest expiry this node has sent for the entry (0: never sent): past it, Redis no longer shows it. */
-  until: number
-}
 
 const noop: Leave = () => {}
 
@@ -74,31 +60,21 @@ export class RedisPresence implements Presence {
   readonly #redis: Redis
   readonly #log: Logger
   readonly #prefix: string
-  readonly #nodeId: string
   readonly #ttlMs: number
-  /** Per process, so connection ids never repeat those of an earlier run with the same node id. */
-  readonly #runId = randomBytes(4).toString('hex')
-  #connections = 0
-  /** key → member → entry: this node's live connections, the source of truth for every rewrite. */
-  readonly #live = new Map<string, Map<string, Entry>>()
-  /** Left entries whose ZREM could not be sent or failed: retried until done or until they expire anyway. */
-  readonly #unremoved = new Map<string, Entry>()
+  readonly #entries: EntryTable
   readonly #timer: NodeJS.Timeout
   #refreshing = false
   #closed = false
   #closing: Promise<void> | undefined
-  #everReady = false
-  #downSince: number | undefined
-  #errorLogged = false
+  readonly #connection: ConnectionWatch
   #failedWrites = 0
-  #lastWarnAt = Number.NEGATIVE_INFINITY
-  #unloggedFailures = 0
+  readonly #logThrottle = new LogThrottle(LOG_EVERY_MS)
 
   constructor (options: RedisPresenceOptions) {
     this.#log = options.logger
     this.#prefix = options.keyPrefix
-    this.#nodeId = options.nodeId
     this.#ttlMs = options.ttlMs
+    this.#entries = new EntryTable(options.keyPrefix, options.nodeId)
     this.#redis = new Redis(options.url, {
       connectionName: `ss-presence-${options.nodeId}`,
       connectTimeout: 3000,
@@ -111,25 +87,29 @@ export class RedisPresence implements Presence {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
     })
-    this.#watch()
+    this.#connection = watchConnection(this.#redis, {
+      log: this.#log,
+      subject: 'presence',
+      closed: () => this.#closed,
+      fields: () => ({ connections: this.#entries.liveCount }),
+      restoredFields: () => ({ failedWrites: this.#failedWrites, unremoved: this.#entries.unremovedCount }),
+      restoredNote: '; rewriting this node\'s entries',
+      onReady: () => {
+        // Whatever was in flight failed with the old socket (maxRetriesPerRequest 0).
+        this.#refreshing = false
+        this.#refresh()
+      },
+    })
     this.#timer = setInterval(this.#refresh, options.refreshMs)
   }
 
   enter (sessionId: string, role: PresenceRole, userId: string): Leave {
     if (this.#closed) return noop
-    const key = presenceKey(this.#prefix, sessionId)
-    const connectionId = `${this.#runId}.${(this.#connections++).toString(36)}`
-    const entry: Entry = { key, member: `${role}:${this.#nodeId}:${connectionId}:${userId}`, until: 0 }
-    let members = this.#live.get(key)
-    if (members === undefined) {
-      members = new Map()
-      this.#live.set(key, members)
-    }
-    members.set(entry.member, entry)
+    const entry = this.#entries.add(sessionId, role, userId)
     // While disconnected the entry only waits in the table: the reconnect writes it.
     if (this.#connected()) {
       entry.until = Date.now() + this.#ttlMs
-      this.#exec(this.#redis.pipeline().zadd(key, entry.until, entry.member).pexpire(key, this.#ttlMs * 2), 'enter')
+      this.#exec(this.#redis.pipeline().zadd(entry.key, entry.until, entry.member).pexpire(entry.key, this.#ttlMs * 2), 'enter')
     }
     let active = true
     return () => {
@@ -163,17 +143,16 @@ export class RedisPresence implements Presence {
   }
 
   #leave (entry: Entry): void {
-    const members = this.#live.get(entry.key)
-    if (members !== undefined && members.delete(entry.member) && members.size === 0) this.#live.delete(entry.key)
+    this.#entries.delete(entry)
     // Never written, or whatever was written has expired by now: nothing to remove.
     if (this.#closed || entry.until <= Date.now()) return
     if (!this.#connected()) {
-      this.#unremoved.set(entry.member, entry)
+      this.#entries.unremoved(entry)
       return
     }
     this.#redis.zrem(entry.key, entry.member).catch((err: unknown) => {
       this.#writeFailed(err, 'leave')
-      if (!this.#closed) this.#unremoved.set(entry.member, entry)
+      if (!this.#closed) this.#entries.unremoved(entry)
     })
   }
 
@@ -191,49 +170,16 @@ export class RedisPresence implements Presence {
   readonly #refresh = (): void => {
     if (!this.#connected() || this.#refreshing) return
     const now = Date.now()
-    this.#retryRemovals(now)
-    if (this.#live.size === 0) return
-    const until = now + this.#ttlMs
-    const pipeline = this.#redis.pipeline()
-    for (const [key, members] of this.#live) {
-      let args: Array<number | string> = []
-      for (const entry of members.values()) {
-        entry.until = until
-        args.push(until, entry.member)
-        if (args.length === BATCH * 2) {
-          pipeline.zadd(key, ...args)
-          args = []
-        }
-      }
-      if (args.length > 0) pipeline.zadd(key, ...args)
-      pipeline.pexpire(key, this.#ttlMs * 2)
-      // Dead nodes' entries, a whole ttl after they expired: that margin is for clocks that disagree.
-      pipeline.zremrangebyscore(key, '-inf', now - this.#ttlMs)
+    for (const { key, entries } of this.#entries.takeRemovals(now)) {
+      this.#redis.zrem(key, ...entries.map((entry) => entry.member)).catch((err: unknown) => {
+        this.#writeFailed(err, 'leave')
+        if (!this.#closed) for (const entry of entries) this.#entries.unremoved(entry)
+      })
     }
+    const pipeline = this.#redis.pipeline()
+    if (!this.#entries.writeAll(pipeline, now, this.#ttlMs)) return
     this.#refreshing = true
     this.#exec(pipeline, 'refresh', () => { this.#refreshing = false })
-  }
-
-  #retryRemovals (now: number): void {
-    if (this.#unremoved.size === 0) return
-    const byKey = new Map<string, Entry[]>()
-    for (const entry of this.#unremoved.values()) {
-      if (entry.until <= now) continue
-      const entries = byKey.get(entry.key)
-      if (entries === undefined) byKey.set(entry.key, [entry])
-      else entries.push(entry)
-    }
-    this.#unremoved.clear()
-    for (const [key, entries] of byKey) {
-      for (let i = 0; i < entries.length; i += BATCH) {
-        const batch = entries.slice(i, i + BATCH)
-        this.#redis.zrem(key, ...batch.map((entry) => entry.member)).catch((err: unknown) => {
-          this.#writeFailed(err, 'leave')
-          if (this.#closed) return
-          for (const entry of batch) this.#unremoved.set(entry.member, entry)
-        })
-      }
-    }
   }
 
   /** Sends a pipeline without waiting for it; failed commands are counted and logged. */
@@ -248,19 +194,14 @@ export class RedisPresence implements Presence {
   #writeFailed (err: unknown, op: string): void {
     this.#failedWrites++
     if (this.#closed) return
-    const now = performance.now()
-    if (now - this.#lastWarnAt < LOG_EVERY_MS) {
-      this.#unloggedFailures++
-      return
-    }
-    this.#log.warn({ err, op, failedWrites: this.#failedWrites, suppressed: this.#unloggedFailures }, 'presence write failed')
-    this.#lastWarnAt = now
-    this.#unloggedFailures = 0
+    this.#logThrottle.run('write', (suppressed) => {
+      this.#log.warn({ err, op, failedWrites: this.#failedWrites, suppressed }, 'presence write failed')
+    })
   }
 
   /** Waits for the first connection only (startup); once it has been up, down means unavailable now. */
   async #firstConnection (): Promise<void> {
-    if (this.#everReady) throw new BackplaneUnavailableError(`presence redis connection is ${this.#redis.status}`)
+    if (this.#connection.everReady) throw new BackplaneUnavailableError(`presence redis connection is ${this.#redis.status}`)
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         clearTimeout(timer)
@@ -283,77 +224,11 @@ export class RedisPresence implements Presence {
     return !this.#closed && this.#redis.status === 'ready'
   }
 
-  #watch (): void {
-    const redis = this.#redis
-    redis.on('ready', () => {
-      if (this.#everReady) {
-        const downMs = this.#downSince === undefined ? undefined : Math.round(performance.now() - this.#downSince)
-        this.#log.info({ downMs, failedWrites: this.#failedWrites, connections: this.#liveCount(), unremoved: this.#unremoved.size }, 'presence connection restored; rewriting this node\'s entries')
-      }
-      this.#everReady = true
-      this.#downSince = undefined
-      this.#errorLogged = false
-      // Whatever was in flight failed with the old socket (maxRetriesPerRequest 0).
-      this.#refreshing = false
-      this.#refresh()
-    })
-    redis.on('close', () => {
-      if (this.#closed || this.#downSince !== undefined) return
-      this.#downSince = performance.now()
-      this.#log.warn({ connections: this.#liveCount() }, 'presence connection lost')
-    })
-    // Every failed reconnect attempt raises an error: one line per outage is enough.
-    redis.on('error', (err: Error) => {
-      if (this.#closed) return
-      if (this.#errorLogged) {
-        this.#log.debug({ err }, 'presence connection error')
-        return
-      }
-      this.#errorLogged = true
-      this.#log.warn({ err }, 'presence connection error')
-    })
-  }
-
-  #liveCount (): number {
-    let count = 0
-    for (const members of this.#live.values()) count += members.size
-    return count
-  }
-
   /** A node shutting down takes its entries with it rather than leaving them to expire. */
   async #shutdown (): Promise<void> {
     const redis = this.#redis
-    if (redis.status === 'ready') {
-      const now = Date.now()
-      const removals: Array<Promise<unknown>> = []
-      const remove = (key: string, members: string[]): void => {
-        for (let i = 0; i < members.length; i += BATCH) {
-          removals.push(redis.zrem(key, ...members.slice(i, i + BATCH)).catch(() => {}))
-        }
-      }
-      for (const [key, members] of this.#live) remove(key, [...members.keys()])
-      for (const entry of this.#unremoved.values()) {
-        if (entry.until > now) remove(entry.key, [entry.member])
-      }
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        Promise.all([...removals, redis.quit().catch(() => {})]),
-        new Promise<void>((resolve) => { timer = setTimeout(resolve, QUIT_TIMEOUT_MS) }),
-      ])
-      clearTimeout(timer)
-    }
-    this.#live.clear()
-    this.#unremoved.clear()
-    redis.disconnect()
+    const batches = this.#entries.drain(Date.now())
+    const removals = redis.status === 'ready' ? batches.map(async ({ key, members }) => await redis.zrem(key, ...members).catch(() => {})) : []
+    await quitWithin(redis, QUIT_TIMEOUT_MS, removals)
   }
-}
-
-/** The user id of a member `<role>:<nodeId>:<connectionId>:<userId>` (which may itself contain ':'). */
-function userIdOf (member: string): string | undefined {
-  let at = -1
-  for (let i = 0; i < 3; i++) {
-    at = member.indexOf(':', at + 1)
-    if (at === -1) return undefined
-  }
-  return member.slice(at + 1)
 }
