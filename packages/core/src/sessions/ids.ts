@@ -1,10 +1,6 @@
 import { USER_ID_PATTERN, UUID_PATTERN } from '@streaming-service/protocol'
 import { InvalidIdError, InvalidUserIdError } from '../errors.js'
 
-export function isUuid (value: string): boolean {
-  return UUID_PATTERN.test(value)
-}
-
 /** A session or client id, lower-cased; throws SS_INVALID_ID (400 / close badRequest). */
 export function parseUuid (value: string, what: string): string {
   if (!UUID_PATTERN.test(value)) throw new InvalidIdError(what)
