@@ -21,6 +21,8 @@ export const defaults = {
   WS_PING_INTERVAL: '20s',
   WS_OPERATOR_MAX_BUFFER: '8MB', // unsent bytes per operator before its messages are dropped
   WS_OPERATOR_MAX_LAG: '5s', // how long an operator may stay over that bound before it is cut off (tooSlow)
+  WS_OPERATOR_MAX_MESSAGE: '4KB', // bytes; operators only receive: a larger message from one closes it (tooLarge)
+  WS_MAX_CONNECTIONS: 10_000, // WebSocket connections per node; the next one is told to try again later
   SESSION_MAX_OPERATORS: 10,
   PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
@@ -50,7 +52,15 @@ export interface Config {
   http: { host: string; port: number }
   db: DatabaseConfig
   redis: { url?: string; keyPrefix: string }
-  ws: { baseUrl?: string; maxMessageSize: number; pingIntervalMs: number; operatorMaxBuffer: number; operatorMaxLagMs: number }
+  ws: {
+    baseUrl?: string
+    maxMessageSize: number
+    pingIntervalMs: number
+    operatorMaxBuffer: number
+    operatorMaxLagMs: number
+    operatorMaxMessage: number
+    maxConnections: number
+  }
   session: { maxOperators: number, presenceTtlMs: number }
   shutdownDrainMs: number
   logLevel: string
@@ -129,6 +139,8 @@ const spec = {
   WS_PING_INTERVAL: duration({ default: parseDuration(defaults.WS_PING_INTERVAL) }),
   WS_OPERATOR_MAX_BUFFER: size({ default: parseSize(defaults.WS_OPERATOR_MAX_BUFFER) }),
   WS_OPERATOR_MAX_LAG: duration({ default: parseDuration(defaults.WS_OPERATOR_MAX_LAG) }),
+  WS_OPERATOR_MAX_MESSAGE: size({ default: parseSize(defaults.WS_OPERATOR_MAX_MESSAGE) }),
+  WS_MAX_CONNECTIONS: count({ default: defaults.WS_MAX_CONNECTIONS }),
   SESSION_MAX_OPERATORS: count({ default: defaults.SESSION_MAX_OPERATORS }),
   PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
   SHUTDOWN_DRAIN: makeValidator<number>(parseDuration)({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
@@ -193,6 +205,8 @@ export function loadConfig (env: Env): Readonly<Config> {
       pingIntervalMs: raw.WS_PING_INTERVAL,
       operatorMaxBuffer: raw.WS_OPERATOR_MAX_BUFFER,
       operatorMaxLagMs: raw.WS_OPERATOR_MAX_LAG,
+      operatorMaxMessage: raw.WS_OPERATOR_MAX_MESSAGE,
+      maxConnections: raw.WS_MAX_CONNECTIONS,
     },
     session: { maxOperators: raw.SESSION_MAX_OPERATORS, presenceTtlMs: raw.PRESENCE_TTL },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,

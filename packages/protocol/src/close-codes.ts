@@ -46,6 +46,7 @@ export function isKnownCloseCode (code: number): code is CloseCodeValue {
 export const CloseReason = {
   shuttingDown: 'server shutting down: reconnect',
   draining: 'node is draining: reconnect elsewhere',
+  nodeFull: 'node is at its connection limit: try again later',
   replaced: 'replaced by a newer publisher connection',
   finished: 'session finished',
   streamRestarted: 'stream restarted: reconnect',

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
+import { isKnownCloseCode } from '@streaming-service/protocol'
 import type { SinkDropReason } from './operator-sink.js'
 
 export type DropReason = SinkDropReason
@@ -16,6 +17,17 @@ export interface RelayMetrics {
   streamSyncs: Counter
   /** Set `source` to what the gauge reads at scrape time. */
   cacheBytes: Gauge & { source: () => number }
+}
+
+/** 1005: a close frame without a code, what most clients send; common enough to keep apart from `other`. */
+const NO_STATUS = 1005
+
+/**
+ * The `code` label of `relay_disconnects_total`: a peer chooses its close
+ * code, so anything outside SPEC's table is `other` (a bounded set of series).
+ */
+export function closeCodeLabel (code: number): string {
+  return isKnownCloseCode(code) || code === NO_STATUS ? String(code) : 'other'
 }
 
 export function createRelayMetrics (registry: Registry): RelayMetrics {
@@ -60,7 +72,7 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
     }),
     disconnects: new Counter({
       name: 'relay_disconnects_total',
-      help: 'Closed WebSocket connections by role and close code',
+      help: 'Closed WebSocket connections by role and close code (codes outside the service\'s table are "other")',
       labelNames: ['role', 'code'] as const,
       registers,
     }),

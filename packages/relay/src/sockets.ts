@@ -7,8 +7,9 @@ import {
 import { CloseCode, CloseReason, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Admission, Ticket } from './admission.js'
 import type { Hub } from './hub.js'
-import type { RelayMetrics } from './metrics.js'
+import { closeCodeLabel, type RelayMetrics } from './metrics.js'
 import { OperatorSink } from './operator-sink.js'
+import { limitIncomingMessages } from './peer-limits.js'
 
 export interface RelaySocketOptions {
   config: Readonly<Config>
@@ -57,6 +58,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   const { presence, readiness } = app
   const { ws: limits } = options.config
   const sockets = new Set<WebSocket>()
+  /** Requests between admission and the upgrade handler: they count against WS_MAX_CONNECTIONS too. */
+  const admitting = new Set<FastifyRequest>()
   const alive = new WeakSet<WebSocket>()
   const pinger = keepAlive(sockets, alive, limits.pingIntervalMs)
   // Bound once: these are incremented per message per operator.
@@ -87,6 +90,13 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       request[kAdmission] = { code: CloseCode.goingAway, reason: CloseReason.draining }
       return
     }
+    if (sockets.size + admitting.size >= limits.maxConnections) {
+      request[kAdmission] = { code: CloseCode.tryAgainLater, reason: CloseReason.nodeFull }
+      return
+    }
+    // Released by the upgrade handler, or when the client goes away before it.
+    admitting.add(request)
+    request.raw.socket.once('close', () => admitting.delete(request))
     try {
       const sessionId = parseUuid(request.params.sessionId, 'session id')
       const userId = parseUserId(request.params.userId)
@@ -104,10 +114,11 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     STREAM_ROUTE,
     { websocket: true, preValidation: admit },
     (socket, request) => {
+      admitting.delete(request)
       const admitted = request[kAdmission]
       if (admitted === undefined || !('role' in admitted)) {
         const { code, reason } = admitted ?? { code: CloseCode.internalError, reason: 'not admitted' }
-        metrics.disconnects.inc({ role: 'refused', code: String(code) })
+        metrics.disconnects.inc({ role: 'refused', code: closeCodeLabel(code) })
         request.log.info({ closeCode: code, reason }, 'websocket refused')
         socket.close(code, reason)
         return
@@ -117,6 +128,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       socket.on('pong', () => alive.add(socket))
       const log = request.log.child({ sessionId: admitted.sessionId, role: admitted.role })
       metrics.connections.inc({ role: admitted.role })
+      // Operators only receive: anything but a small control message is refused as it starts arriving.
+      if (admitted.role === 'operator') limitIncomingMessages(socket, limits.operatorMaxMessage)
       const sink = admitted.role === 'operator' ? operatorSink(socket, admitted, log) : undefined
       const detach = admitted.role === 'publisher' ? onPublisher(socket, admitted, log) : hub.attachOperator(admitted.sessionId, sink!)
       const leave = presence.enter(admitted.sessionId, admitted.role, admitted.role === 'publisher' ? admitted.clientId : admitted.userId)
@@ -127,7 +140,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
         leave()
         metrics.connections.dec({ role: admitted.role })
         // A stalled operator cut off (tooSlow) never echoes it: count what was sent.
-        metrics.disconnects.inc({ role: admitted.role, code: String(sink?.cutOff === true ? CloseCode.tooSlow : code) })
+        metrics.disconnects.inc({ role: admitted.role, code: closeCodeLabel(sink?.cutOff === true ? CloseCode.tooSlow : code) })
         log.info({ closeCode: code, reason: reason.toString() }, 'websocket closed')
       })
     }
