@@ -1,8 +1,9 @@
 #!/bin/sh
 # Writes the production artifact to <dir>: the CLI package (`dist/bin.js`), its
 # production dependencies only, the workspace packages it uses copied in (not
-# linked), and `migrations/` + `seeds/` next to its package.json, where the CLI
-# looks for them. deploy/Dockerfile runs exactly this, and so does the artifact
+# linked), and `migrations/` next to its package.json, where the CLI looks for
+# them. `seeds/` stays out: it is development data with a well-known id and
+# key, and `seed` refuses to run in production anyway. deploy/Dockerfile runs exactly this, and so does the artifact
 # test (packages/deploy-tests), so a runtime dependency missing from a
 # package.json fails there, not in production. Run `pnpm build` first.
 #
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 # --legacy: the workspace links its packages (no inject-workspace-packages);
 # the legacy deploy copies them from their `files` (dist/) instead.
 pnpm --filter @streaming-service/cli deploy --prod --legacy "$out"
-cp -R migrations seeds "$out/"
+cp -R migrations "$out/"
 # pnpm also links the deployed package itself into the hoisted node_modules,
 # pointing back into the workspace: nothing resolves it, and in the image it
 # would dangle. The artifact test checks that no link leaves the artifact.

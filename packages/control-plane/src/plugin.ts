@@ -4,6 +4,7 @@ import { allowConsoleOrigins } from './cors.js'
 import { registerSessionMetrics } from './metrics.js'
 import { startReconciler } from './reconciler.js'
 import { sessionRoutes } from './routes/sessions.js'
+import { startSweeper } from './sweeper.js'
 
 /** What the control plane tells the relays; `serve` wires it to the backplane (or the local hub). */
 export interface RelaySignals {
@@ -18,7 +19,8 @@ export interface ControlPlanePluginOptions {
 
 /**
  * The REST control plane of SPEC §3: session routes, the `sessions` gauge,
- * the reconciler of sessions whose publisher's relay died. Needs core's
+ * the reconciler of sessions whose publisher's relay died, the sweeper of
+ * idle and expired sessions (SPEC §10). Needs core's
  * presence and session store plugins.
  */
 export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { config, signals }) => {
@@ -27,7 +29,15 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { co
   const stopReconciler = startReconciler({
     sessions: app.sessions, presence: app.presence, intervalMs: config.session.presenceTtlMs, logger: log,
   })
-  app.addHook('onClose', async () => stopReconciler())
+  const stopSweeper = startSweeper({
+    sessions: app.sessions,
+    idleTtlMs: config.session.idleTtlMs,
+    retentionMs: config.session.retentionMs,
+    intervalMs: config.session.sweepIntervalMs,
+    onFinished: signals.sessionFinished,
+    logger: log,
+  })
+  app.addHook('onClose', async () => { stopReconciler(); await stopSweeper() })
   allowConsoleOrigins(app)
   await app.register(sessionRoutes, {
     sessions: app.sessions,

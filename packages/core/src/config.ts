@@ -25,6 +25,9 @@ export const defaults = {
   WS_MAX_CONNECTIONS: 10_000, // WebSocket connections per node; the next one is told to try again later
   SESSION_MAX_OPERATORS: 10,
   PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
+  SESSION_IDLE_TTL: '24h', // a session that never became active is finished after this (0: never)
+  SESSION_RETENTION: '30d', // finished sessions are deleted after this (0: kept forever)
+  SESSION_SWEEP_INTERVAL: '1m', // how often a control plane looks for such sessions
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
   LOG_LEVEL: 'info',
 } as const
@@ -61,7 +64,15 @@ export interface Config {
     operatorMaxMessage: number
     maxConnections: number
   }
-  session: { maxOperators: number, presenceTtlMs: number }
+  session: {
+    maxOperators: number
+    presenceTtlMs: number
+    /** 0: never */
+    idleTtlMs: number
+    /** 0: kept forever */
+    retentionMs: number
+    sweepIntervalMs: number
+  }
   shutdownDrainMs: number
   logLevel: string
   /** Override of the directories found next to the installed package. */
@@ -72,7 +83,7 @@ export interface Config {
 const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3,
 }
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 function parseWithUnits (input: string, units: Record<string, number>, what: string, example: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(input)
@@ -88,9 +99,9 @@ export function parseSize (input: string): number {
   return parseWithUnits(input, SIZE_UNITS, 'size', '10MB, 64KB or 1048576')
 }
 
-/** `20s`, `500ms`, `1m` or a plain number of milliseconds. */
+/** `20s`, `500ms`, `1m`, `24h`, `30d` or a plain number of milliseconds. */
 export function parseDuration (input: string): number {
-  return parseWithUnits(input, DURATION_UNITS, 'duration', '20s, 500ms or 20000')
+  return parseWithUnits(input, DURATION_UNITS, 'duration', '20s, 500ms, 24h, 30d or 20000')
 }
 
 const positive = (parse: (input: string) => number) => makeValidator<number>((input) => {
@@ -100,6 +111,8 @@ const positive = (parse: (input: string) => number) => makeValidator<number>((in
 })
 const size = positive(parseSize)
 const duration = positive(parseDuration)
+/** A duration where 0 means "off" (or "at once"). */
+const durationOrOff = makeValidator<number>(parseDuration)
 const count = makeValidator<number>((input) => {
   if (!/^\s*\d+\s*$/.test(input) || Number(input) < 1) throw new Error(`"${input}" is not a whole number >= 1`)
   return Number(input)
@@ -143,7 +156,10 @@ const spec = {
   WS_MAX_CONNECTIONS: count({ default: defaults.WS_MAX_CONNECTIONS }),
   SESSION_MAX_OPERATORS: count({ default: defaults.SESSION_MAX_OPERATORS }),
   PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
-  SHUTDOWN_DRAIN: makeValidator<number>(parseDuration)({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
+  SESSION_IDLE_TTL: durationOrOff({ default: parseDuration(defaults.SESSION_IDLE_TTL) }),
+  SESSION_RETENTION: durationOrOff({ default: parseDuration(defaults.SESSION_RETENTION) }),
+  SESSION_SWEEP_INTERVAL: duration({ default: parseDuration(defaults.SESSION_SWEEP_INTERVAL) }),
+  SHUTDOWN_DRAIN: durationOrOff({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
   MIGRATIONS_DIR: str({ default: undefined }),
   SEEDS_DIR: str({ default: undefined }),
@@ -208,7 +224,13 @@ export function loadConfig (env: Env): Readonly<Config> {
       operatorMaxMessage: raw.WS_OPERATOR_MAX_MESSAGE,
       maxConnections: raw.WS_MAX_CONNECTIONS,
     },
-    session: { maxOperators: raw.SESSION_MAX_OPERATORS, presenceTtlMs: raw.PRESENCE_TTL },
+    session: {
+      maxOperators: raw.SESSION_MAX_OPERATORS,
+      presenceTtlMs: raw.PRESENCE_TTL,
+      idleTtlMs: raw.SESSION_IDLE_TTL,
+      retentionMs: raw.SESSION_RETENTION,
+      sweepIntervalMs: raw.SESSION_SWEEP_INTERVAL,
+    },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
     migrationsDir: raw.MIGRATIONS_DIR,

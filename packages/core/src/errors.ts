@@ -67,6 +67,7 @@ export const DataDirLockedError = defineError('SS_DB_DATA_DIR_LOCKED', 'data dir
 export const MigrationFailedError = defineError('SS_MIGRATION_FAILED', 'migration %s failed: %s', 500)
 export const MigrationsPendingError = defineError('SS_MIGRATIONS_PENDING', 'migrations are pending: %s', 503)
 export const SeedFailedError = defineError('SS_SEED_FAILED', 'seed %s failed: %s', 500)
+export const SeedInProductionError = defineError('SS_SEED_IN_PRODUCTION', 'seed refuses to run with APP_ENV=production: seeds are development data (fixed ids and keys)', 400)
 export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
 export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, CloseCode.internalError)
 

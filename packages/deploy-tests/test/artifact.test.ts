@@ -48,13 +48,13 @@ function walk (dir: string, visit: (path: string) => void): void {
   }
 }
 
-t.test('the artifact holds production dependencies only, self-contained, with migrations and seeds', async (t) => {
+t.test('the artifact holds production dependencies only, self-contained, with migrations and without the demo seed', async (t) => {
   if (build.status !== 0) t.comment(build.output)
   t.equal(build.status, 0, 'deploy/build-artifact.sh succeeds')
   t.comment(`deploy/build-artifact.sh took ${buildMs} ms`)
   t.ok(existsSync(bin), 'dist/bin.js, the image\'s entrypoint')
   t.ok(existsSync(join(appDir, 'migrations/00001_streaming_sessions.js')), 'migrations/ next to package.json')
-  t.ok(readdirSync(join(appDir, 'seeds')).some((name) => name.endsWith('.sql')), 'seeds/ next to package.json')
+  t.notOk(existsSync(join(appDir, 'seeds')), 'no seeds/: the demo session (fixed id and key) never ships')
 
   const installed = readdirSync(join(appDir, 'node_modules/.pnpm'))
   for (const dev of ['typescript@', 'tap@', 'tsx@', 'eslint@', 'esbuild@', 'playwright-core@', 'yaml@', '@streaming-service+testing@', '@streaming-service+client@']) {
@@ -118,7 +118,11 @@ t.test('`streaming-service api` from the artifact serves a session: REST, a stre
 
   t.same(await service.stop('SIGTERM'), { code: 0, signal: null }, 'SIGTERM: exit 0')
   const seeded = await runCli(['seed'], { DATA_DIR: dataDir }, { bin })
-  t.equal(seeded.code, 0, `seed from the artifact finds migrations/ and seeds/: ${seeded.stderr}`)
+  t.equal(seeded.code, 0, `seed from the artifact finds migrations/ and no seeds: ${seeded.stderr}`)
+  t.match(seeded.stdout, 'seeds: none found')
+  const production = await runCli(['seed'], { APP_ENV: 'production', DB_HOST: '127.0.0.1', DB_PASSWORD: 'unused' }, { bin })
+  t.not(production.code, 0, 'seed refuses to run in production')
+  t.match(production.stderr, 'SS_SEED_IN_PRODUCTION')
 })
 
 t.test('deploy/Dockerfile runs this artifact: build steps, entrypoint, non-root user, port, HEALTHCHECK (run for real)', async (t) => {

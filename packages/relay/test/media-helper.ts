@@ -34,16 +34,7 @@ export async function ffprobe (args: string[]): Promise<string> {
   return (await run('ffprobe', args)).stdout
 }
 
-/** Seeded PRNG (mulberry32): the same cuts on every run. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { prng } from '@streaming-service/testing'
 
 /** Decodes with `ffmpeg -v error -i pipe:0`: exit code, error output, decoded frame count. */
 export async function decode (bytes: Buffer): Promise<{ code: number | null, errors: string, frames: number }> {

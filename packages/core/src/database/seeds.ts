@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MigrationsPendingError, SeedFailedError } from '../errors.js'
@@ -6,12 +7,14 @@ import { pendingMigrations } from './migrations.js'
 
 /**
  * Runs every `*.sql` of `seedsDir` in name order, each in its own
- * transaction. Refuses while migrations are pending: seeds are written
- * against the latest schema.
+ * transaction; none when the directory is absent (a production install).
+ * Refuses while migrations are pending: seeds are written against the
+ * latest schema.
  */
 export async function runSeeds (sql: Sql, seedsDir: string, migrationsDir: string): Promise<string[]> {
   const pending = await pendingMigrations(sql, migrationsDir)
   if (pending.length > 0) throw new MigrationsPendingError(`${pending.join(', ')}; run "streaming-service migrate up" first`)
+  if (!existsSync(seedsDir)) return []
   const files = (await readdir(seedsDir)).filter((name) => name.endsWith('.sql')).sort()
   for (const name of files) {
     const text = await readFile(join(seedsDir, name), 'utf8')

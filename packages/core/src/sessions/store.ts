@@ -185,10 +185,46 @@ export class SessionStore {
     return rows.length > 0
   }
 
+  /** Sessions per status, from the counters the database keeps (no scan of the sessions). */
   async countByStatus (): Promise<Partial<Record<SessionStatus, number>>> {
-    const rows = await this.#run('count sessions', async () => await this.#sql<Array<{ status: SessionStatus, count: number }>>`
-      select status, count(*)::int as count from streaming_sessions group by status`)
-    return Object.fromEntries(rows.map((row) => [row.status, row.count]))
+    const rows = await this.#run('count sessions', async () => await this.#sql<Array<{ status: SessionStatus, count: string }>>`
+      select status, count from session_counts`)
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]))
+  }
+
+  /**
+   * Finishes up to `limit` sessions that never became active and were created
+   * more than `ageMs` ago; returns their ids. Safe to run from several
+   * processes at once: each session is finished by one statement only.
+   */
+  async finishNeverActive (ageMs: number, limit: number): Promise<string[]> {
+    const rows = await this.#run('finish idle sessions', async () => await this.#sql<Array<{ id: string }>>`
+      update streaming_sessions s
+      set status = 'finished', finished_at = now(), updated_at = now()
+      where s.id in (
+        select id from streaming_sessions
+        where status = 'waiting' and started_at is null and created_at < now() - make_interval(secs => ${ageMs / 1000})
+        order by created_at
+        limit ${limit}
+        for update skip locked
+      )
+      returning s.id`)
+    return rows.map((row) => row.id)
+  }
+
+  /** Deletes up to `limit` sessions finished more than `ageMs` ago (their operators go with them); returns how many. */
+  async deleteFinished (ageMs: number, limit: number): Promise<number> {
+    const rows = await this.#run('delete finished sessions', async () => await this.#sql`
+      delete from streaming_sessions
+      where id in (
+        select id from streaming_sessions
+        where status = 'finished' and finished_at < now() - make_interval(secs => ${ageMs / 1000})
+        order by finished_at
+        limit ${limit}
+        for update skip locked
+      )
+      returning id`)
+    return rows.length
   }
 
   /** Operators in join order; throws SS_SESSION_NOT_FOUND for an unknown session. */
