@@ -60,6 +60,13 @@ export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session 
 export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, CloseCode.unauthorized)
 export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, CloseCode.conflict)
 
+// Access control (SPEC §9)
+export const UnauthorizedError = defineError('SS_UNAUTHORIZED', 'missing or wrong API key: send Authorization: Bearer <API key>', 401)
+export const TokenInvalidError = defineError('SS_TOKEN_INVALID', 'operator token missing, malformed, badly signed or expired: %s', 401, CloseCode.unauthorized)
+export const TokenForbiddenError = defineError('SS_TOKEN_FORBIDDEN', 'the token does not grant this: %s', 403, CloseCode.forbidden)
+export const OperatorRevokedError = defineError('SS_OPERATOR_REVOKED', 'operator %s was revoked from session %s', 403, CloseCode.forbidden)
+export const TokensNotConfiguredError = defineError('SS_TOKENS_NOT_CONFIGURED', 'operator tokens cannot be minted here: %s', 501)
+
 // Infrastructure
 export const DatabaseUnavailableError = defineError('SS_DB_UNAVAILABLE', 'database unavailable: %s', 503, CloseCode.tryAgainLater)
 export const DatabaseQueryError = defineError('SS_DB_QUERY_FAILED', 'database query failed: %s', 500, CloseCode.internalError)
