@@ -1,4 +1,5 @@
 import { cleanEnv, makeValidator, port, str, url, type ReporterOptions } from 'envalid'
+import { redactCredentialsIn } from './credentials.js'
 import { ConfigInvalidError } from './errors.js'
 
 /**
@@ -150,11 +151,14 @@ export function loadConfig (env: Env): Readonly<Config> {
   const problems: string[] = []
   // envalid treats '' as set; an empty line in .env means "unset" to people.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  // Problems echo the values given (and envalid's messages do too): never a URL's password.
+  const urls = [input.DATABASE_URL, input.REDIS_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
   const raw = cleanEnv(input, spec, {
     reporter: ({ errors }: ReporterOptions<typeof spec>) => {
       for (const [name, err] of Object.entries(errors)) {
         const value = input[name]
-        problems.push(value === undefined ? `${name}: ${(err as Error).message}` : `${name}=${JSON.stringify(value)}: ${(err as Error).message}`)
+        const problem = value === undefined ? `${name}: ${(err as Error).message}` : `${name}=${JSON.stringify(value)}: ${(err as Error).message}`
+        problems.push(redactCredentialsIn(problem, urls))
       }
     },
   })
