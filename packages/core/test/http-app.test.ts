@@ -101,3 +101,19 @@ t.test('bodies: too large 413, not JSON 415, broken JSON 400', async (t) => {
   assertShape(t, await inject(app, 'POST', '/echo', { 'content-type': 'text/plain' }, 'hi'), 415, 'unsupported_media_type')
   assertShape(t, await inject(app, 'POST', '/echo', json, '{'), 400, 'invalid_json')
 })
+
+t.test('X-Request-Id is kept only when 1-64 characters of A-Z a-z 0-9 . _ -; otherwise a fresh id is echoed and logged', async (t) => {
+  const { app, lines } = await shell(t)
+  for (const id of ['trace-abc-123', 'a', 'A.b_c-9', 'x'.repeat(64)]) {
+    const res = await inject(app, 'GET', '/health', { 'x-request-id': id })
+    t.equal(res.requestId, id, `kept: ${id.length > 20 ? `${id.length} characters` : id}`)
+    t.ok(lines.some((line) => line.reqId === id && line.msg === 'request completed'), 'and logged as reqId')
+  }
+  for (const id of ['x'.repeat(65), 'x'.repeat(10_000), 'has space', '<script>', 'a/b', 'tab\there', 'ünïcode', 'semi;colon']) {
+    const res = await inject(app, 'GET', '/health', { 'x-request-id': id })
+    t.match(res.requestId, UUID, `replaced: ${JSON.stringify(id.slice(0, 20))}${id.length > 20 ? `… (${id.length})` : ''}`)
+    const line = lines.find((record) => record.reqId === res.requestId)
+    t.match(line, { msg: 'request completed' }, 'the fresh id is the one logged')
+    t.notOk(lines.some((record) => record.reqId === id), 'the offered one never is')
+  }
+})

@@ -37,6 +37,13 @@ function registerReadinessMetric (registry: Registry, readiness: Readiness): voi
   })
 }
 
+/** SPEC §10: a client's X-Request-Id is echoed and logged only when short and plain; otherwise a fresh id. */
+const PLAIN_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+function acceptRequestId (header: string | string[] | undefined): string {
+  return typeof header === 'string' && PLAIN_REQUEST_ID.test(header) ? header : randomUUID()
+}
+
 /** The router's cap on one path segment; SPEC allows 128-character user ids, the default is 100. */
 const MAX_PARAM_LENGTH = 256
 
@@ -76,8 +83,8 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (req) => acceptRequestId(req.headers['x-request-id']),
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     return503OnClosing: true,
