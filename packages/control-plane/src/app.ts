@@ -37,7 +37,7 @@ export function registerControlPlane (app: FastifyInstance, options: ControlPlan
 
 /** The REST control plane of SPEC §3 as a Fastify app; the caller listens. */
 export function buildControlPlane (options: ControlPlaneOptions): FastifyInstance {
-  const app = createBaseApp(options)
+  const app = createBaseApp({ ...options, trustProxy: options.config.trustProxy })
   registerControlPlane(app, options)
   return app
 }

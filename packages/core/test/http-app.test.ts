@@ -1,7 +1,7 @@
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createBaseApp, createLogger, createMetrics, Readiness } from '@streaming-service/core'
+import { createBaseApp, createLogger, createMetrics, Readiness, type TrustProxy } from '@streaming-service/core'
 
 // The HTTP shell of every role (SPEC §3, §10): the framework's and the HTTP
 // parser's own refusals in the error shape, and which request ids are kept.
@@ -11,10 +11,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 interface Shell { app: FastifyInstance, lines: Array<Record<string, unknown>> }
 
-async function shell (t: Test): Promise<Shell> {
+async function shell (t: Test, trustProxy?: TrustProxy): Promise<Shell> {
   const lines: Array<Record<string, unknown>> = []
   const logger = createLogger('info', 'test', { write (line: string) { lines.push(JSON.parse(line) as Record<string, unknown>) } })
-  const app = createBaseApp({ logger, metrics: createMetrics('test'), readiness: new Readiness(), bodyLimit: 1024 })
+  const app = createBaseApp({ logger, metrics: createMetrics('test'), readiness: new Readiness(), bodyLimit: 1024, trustProxy })
   app.get('/sessions/:id', async (request) => ({ id: (request.params as { id: string }).id }))
   app.post('/echo', async (request) => request.body)
   t.teardown(async () => { await app.close() })
@@ -115,5 +115,21 @@ t.test('X-Request-Id is kept only when 1-64 characters of A-Z a-z 0-9 . _ -; oth
     const line = lines.find((record) => record.reqId === res.requestId)
     t.match(line, { msg: 'request completed' }, 'the fresh id is the one logged')
     t.notOk(lines.some((record) => record.reqId === id), 'the offered one never is')
+  }
+})
+
+t.test('the logged client address follows X-Forwarded-For only from a proxy in TRUST_PROXY', async (t) => {
+  const forwarded = { 'x-forwarded-for': '203.0.113.9' }
+  const cases: Array<[TrustProxy | undefined, string, string]> = [
+    [undefined, '192.0.2.1', '192.0.2.1'],
+    [['10.0.0.0/8'], '192.0.2.1', '192.0.2.1'],
+    [['10.0.0.0/8'], '10.4.0.2', '203.0.113.9'],
+    [1, '192.0.2.1', '203.0.113.9'],
+  ]
+  for (const [trustProxy, peer, logged] of cases) {
+    const { app, lines } = await shell(t, trustProxy)
+    const res = await app.inject({ method: 'GET', url: '/health', remoteAddress: peer, headers: { ...forwarded, 'x-request-id': 'peer-1' } })
+    t.equal(res.statusCode, 200)
+    t.match(lines.find((line) => line.reqId === 'peer-1'), { remoteAddress: logged }, `TRUST_PROXY ${JSON.stringify(trustProxy ?? 'unset')}, peer ${peer}: ${logged}`)
   }
 })

@@ -51,7 +51,7 @@ export function createRelay (options: RelayOptions): Relay {
 
 /** A relay node as a Fastify app (WebSocket + /health, /ready, /metrics); the caller listens. */
 export function buildRelay (options: RelayOptions): { app: FastifyInstance, hub: Hub } {
-  const app = createBaseApp(options)
+  const app = createBaseApp({ ...options, trustProxy: options.config.trustProxy })
   options.readiness.add('database', databaseCheck(options.sql))
   const relay = createRelay(options)
   relay.register(app)

@@ -89,7 +89,7 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
     }
   }
 
-  const app = createBaseApp({ logger: log, metrics, readiness })
+  const app = createBaseApp({ logger: log, metrics, readiness, trustProxy: config.trustProxy })
   const relay = role === 'control-plane' ? undefined : createRelay({ config, sql: db.sql, logger: log, metrics, readiness, backplane, presence })
   if (role === 'control-plane') readiness.add('backplane', async () => { await backplane.ready() })
   if (role !== 'relay') {

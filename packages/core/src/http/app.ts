@@ -9,6 +9,7 @@ import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
 import type { Readiness } from './readiness.js'
+import type { TrustProxy } from './trust-proxy.js'
 
 export interface BaseAppOptions {
   logger: Logger
@@ -16,6 +17,8 @@ export interface BaseAppOptions {
   readiness: Readiness
   /** Largest JSON body (bytes). */
   bodyLimit?: number
+  /** TRUST_PROXY: who may set X-Forwarded-*; request.ip/protocol/host follow it. Nobody by default. */
+  trustProxy?: TrustProxy
 }
 
 /**
@@ -44,6 +47,12 @@ function acceptRequestId (header: string | string[] | undefined): string {
   return typeof header === 'string' && PLAIN_REQUEST_ID.test(header) ? header : randomUUID()
 }
 
+/** A hop count as the function Fastify builds for one (its types take no number). */
+function fastifyTrustProxy (trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust
+  return trust === false ? false : [...trust]
+}
+
 /** The router's cap on one path segment; SPEC allows 128-character user ids, the default is 100. */
 const MAX_PARAM_LENGTH = 256
 
@@ -55,6 +64,7 @@ const MAX_PARAM_LENGTH = 256
  */
 export function createBaseApp (options: BaseAppOptions): FastifyInstance {
   const { metrics, readiness } = options
+  const trustProxy = fastifyTrustProxy(options.trustProxy ?? false)
 
   const completed = (request: FastifyRequest, reply: FastifyReply): void => {
     const route = request.routeOptions.url ?? 'unmatched'
@@ -83,6 +93,7 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
+    trustProxy,
     requestIdHeader: false,
     genReqId: (req) => acceptRequestId(req.headers['x-request-id']),
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
