@@ -73,6 +73,7 @@ export const MigrationFailedError = defineError('SS_MIGRATION_FAILED', 'migratio
 export const MigrationsPendingError = defineError('SS_MIGRATIONS_PENDING', 'migrations are pending: %s', 503)
 export const SeedFailedError = defineError('SS_SEED_FAILED', 'seed %s failed: %s', 500)
 export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
+export const ShuttingDownError = defineError('SS_SHUTTING_DOWN', 'this node is shutting down; retry on another', 503, 1001)
 export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, 1011)
 
 // Backplane (relay cluster fan-out)

@@ -1,4 +1,4 @@
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createBaseApp, createLogger, createMetrics, Readiness, type TrustProxy } from '@streaming-service/core'
@@ -11,12 +11,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 interface Shell { app: FastifyInstance, lines: Array<Record<string, unknown>> }
 
-async function shell (t: Test, trustProxy?: TrustProxy): Promise<Shell> {
+async function shell (t: Test, trustProxy?: TrustProxy, setup: (app: FastifyInstance) => void = () => {}): Promise<Shell> {
   const lines: Array<Record<string, unknown>> = []
   const logger = createLogger('info', 'test', { write (line: string) { lines.push(JSON.parse(line) as Record<string, unknown>) } })
   const app = createBaseApp({ logger, metrics: createMetrics('test'), readiness: new Readiness(), bodyLimit: 1024, trustProxy })
   app.get('/sessions/:id', async (request) => ({ id: (request.params as { id: string }).id }))
   app.post('/echo', async (request) => request.body)
+  setup(app)
   t.teardown(async () => { await app.close() })
   await app.ready()
   return { app, lines }
@@ -132,4 +133,37 @@ t.test('the logged client address follows X-Forwarded-For only from a proxy in T
     t.equal(res.statusCode, 200)
     t.match(lines.find((line) => line.reqId === 'peer-1'), { remoteAddress: logged }, `TRUST_PROXY ${JSON.stringify(trustProxy ?? 'unset')}, peer ${peer}: ${logged}`)
   }
+})
+
+t.test('a request that completes while the app closes is 503 shutting_down in the shape, not Fastify\'s own body', async (t) => {
+  let closeBegan = () => {}
+  const closing = new Promise<void>((resolve) => { closeBegan = resolve })
+  const { app } = await shell(t, undefined, (app) => {
+    app.addHook('preClose', async () => { closeBegan() })
+  })
+  let partialSeen = () => {}
+  const seen = new Promise<void>((resolve) => { partialSeen = resolve })
+  app.server.on('connection', (serverSide: Socket) => serverSide.once('data', () => partialSeen()))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+
+  // Headers that began before the close and end after it: the connection is
+  // not idle, so the close waits for it, and the request is routed while closing.
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString() })
+  const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  socket.write('GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: late-1\r\n')
+  await seen
+  const closed = app.close()
+  await closing
+  socket.write('\r\n')
+  await ended
+  await closed
+
+  const [head = '', body = ''] = received.split('\r\n\r\n')
+  t.match(head, /^HTTP\/1\.1 503 /)
+  t.match(head, /\r\nx-request-id: late-1\r\n/i)
+  t.match(head, /\r\nconnection: close\r\n/i)
+  t.same(JSON.parse(body), { error: { code: 'shutting_down', message: 'this node is shutting down; retry on another' } })
 })

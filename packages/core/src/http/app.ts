@@ -4,7 +4,7 @@ import Fastify, {
   LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest,
 } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
-import { NotReadyError, RouteNotFoundError } from '../errors.js'
+import { NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.js'
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
@@ -98,7 +98,9 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     genReqId: (req) => acceptRequestId(req.headers['x-request-id']),
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     bodyLimit: options.bodyLimit ?? 64 * 1024,
-    return503OnClosing: true,
+    // Requests that still arrive while the app closes get the 503 below, in
+    // the error shape, rather than Fastify's own body.
+    return503OnClosing: false,
     // Bodies are validated as sent: no type coercion, no silent stripping.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     // Bad percent-encoding and over-long segments: answered before routing,
@@ -121,8 +123,12 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
   // Only JSON bodies are accepted: anything else is 415, not a parsed string.
   app.removeContentTypeParser('text/plain')
 
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (closing) return await reply.header('connection', 'close').status(503).send(errorBody(new ShuttingDownError()))
   })
 
   app.addHook('onResponse', async (request, reply) => { completed(request, reply) })
