@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { ConfigInvalidError } from '@streaming-service/core'
+import { ConfigInvalidError, redactCredentialsIn } from '@streaming-service/core'
 import { migrateCreateCommand, migrateDownCommand, migrateStatusCommand, migrateUpCommand } from './commands/migrate.js'
 import { seedCommand } from './commands/seed.js'
 import { serve, type ServerRole } from './commands/serve.js'
@@ -13,11 +13,11 @@ async function run (action: () => Promise<unknown>): Promise<void> {
     await action()
   } catch (err) {
     if (err instanceof ConfigInvalidError) {
-      process.stderr.write(`streaming-service: ${err.message}\n`)
+      process.stderr.write(`streaming-service: ${redactCredentialsIn(err.message)}\n`)
       process.exit(2)
     }
     const { code, message } = err as { code?: string, message?: string }
-    process.stderr.write(`streaming-service: ${message ?? String(err)}${code === undefined ? '' : ` [${code}]`}\n`)
+    process.stderr.write(`streaming-service: ${redactCredentialsIn(message ?? String(err))}${code === undefined ? '' : ` [${code}]`}\n`)
     process.exit(1)
   }
 }
@@ -32,7 +32,7 @@ async function serveUntilSignalled (role: ServerRole): Promise<void> {
     }
     signalled = true
     server.shutdown().then(() => process.exit(process.exitCode ?? 0), (err: unknown) => {
-      process.stderr.write(`streaming-service: shutdown failed: ${(err as Error).message}\n`)
+      process.stderr.write(`streaming-service: shutdown failed: ${redactCredentialsIn((err as Error).message)}\n`)
       process.exit(1)
     })
   }

@@ -1,5 +1,5 @@
 import {
-  createLogger, findDir, loadConfig, openDatabase, type Config, type Database, type Logger,
+  createLogger, findDir, loadConfig, openDatabase, withCredentialRedaction, type Config, type Database, type Logger,
 } from '@streaming-service/core'
 import type { Env } from './env.js'
 
@@ -14,7 +14,7 @@ export function createContext (env: Env, name: string, level?: string): Context 
   const config = loadConfig(env)
   return {
     config,
-    logger: createLogger(level ?? config.logLevel, name),
+    logger: withCredentialRedaction(createLogger(level ?? config.logLevel, name)),
     migrationsDir: findDir('migrations', config.migrationsDir),
     seedsDir: findDir('seeds', config.seedsDir),
   }

@@ -85,7 +85,7 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
     // As `serve` wires it: the database answers and the migrations are applied.
     const readiness = new Readiness()
     const finished: string[] = []
-    const app = createBaseApp({ logger, metrics: createMetrics('control-plane'), readiness })
+    const app = createBaseApp({ logger, metrics: createMetrics('control-plane'), readiness, trustProxy: config.trustProxy })
     t.teardown(async () => { await app.close() })
     const appDatabase = options.database ?? database
     await app.register(databasePlugin, { database: appDatabase })

@@ -275,8 +275,11 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
     t.equal(got.ws_url, `ws://other.example.test/ws/stream/${created.session_id}/${created.client_id}`, 'GET derives it from its own request')
   })
 
-  tap.test('X-Forwarded-Proto https makes ws_url wss', async (t) => {
-    const app = await makeApp(t)
+  // inject's peer is 127.0.0.1: naming it in TRUST_PROXY makes it the load balancer.
+  const behindProxy = { env: { TRUST_PROXY: '127.0.0.1' } }
+
+  tap.test('X-Forwarded-Proto https from a trusted proxy makes ws_url wss', async (t) => {
+    const app = await makeApp(t, behindProxy)
     const created = await createSession(t, app, randomUUID(), { host: 'lb.example.test', 'x-forwarded-proto': 'https' })
     t.equal(created.ws_url, `wss://lb.example.test/ws/stream/${created.session_id}/${created.client_id}`)
     const plain = await createSession(t, app, randomUUID(), { host: 'lb.example.test', 'x-forwarded-proto': 'http' })
@@ -285,20 +288,48 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
     t.equal(got.ws_url, created.ws_url)
   })
 
-  tap.test('X-Forwarded-Host wins over Host', async (t) => {
-    const app = await makeApp(t)
+  tap.test('X-Forwarded-Host from a trusted proxy wins over Host', async (t) => {
+    const app = await makeApp(t, behindProxy)
     const created = await createSession(t, app, randomUUID(), { host: 'internal:8090', 'x-forwarded-host': 'public.example.test' })
     t.equal(created.ws_url, `ws://public.example.test/ws/stream/${created.session_id}/${created.client_id}`)
   })
 
-  tap.test('comma-separated forwarded headers use the first value', async (t) => {
-    const app = await makeApp(t)
+  tap.test('comma-separated forwarded headers use the value the trusted proxy added (the last)', async (t) => {
+    // A proxy that appends keeps what the client sent in front: the first
+    // value is the client's choice, the last one the proxy's.
+    const app = await makeApp(t, behindProxy)
     const created = await createSession(t, app, randomUUID(), {
       host: 'internal:8090',
-      'x-forwarded-proto': 'https, http',
-      'x-forwarded-host': 'edge.example.test, proxy.internal',
+      'x-forwarded-proto': 'http, https',
+      'x-forwarded-host': 'evil.example, edge.example.test',
     })
     t.equal(created.ws_url, `wss://edge.example.test/ws/stream/${created.session_id}/${created.client_id}`)
+  })
+
+  tap.test('forwarded headers from a peer not in TRUST_PROXY are ignored: ws_url keeps the Host', async (t) => {
+    const forged = { host: 'stream.example.test:8090', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' }
+    const expected = (created: Created) => `ws://stream.example.test:8090/ws/stream/${created.session_id}/${created.client_id}`
+    const byDefault = await makeApp(t)
+    const created = await createSession(t, byDefault, randomUUID(), forged)
+    t.equal(created.ws_url, expected(created), 'TRUST_PROXY unset: nobody is trusted')
+    t.equal((await getSession(t, byDefault, created.session_id, forged)).ws_url, expected(created), 'GET too')
+
+    const elsewhere = await makeApp(t, { env: { TRUST_PROXY: '10.0.0.0/8, 192.0.2.7' } })
+    const other = await createSession(t, elsewhere, randomUUID(), forged)
+    t.equal(other.ws_url, expected(other), 'a peer outside the named proxies')
+  })
+
+  tap.test('TRUST_PROXY: CIDR ranges match the peer address; a hop count trusts the nearest hop', async (t) => {
+    const forged = { host: 'internal:8090', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'edge.example.test' }
+    const inject = async (app: TestApp, remoteAddress: string) => await app.inject({
+      method: 'POST', url: '/sessions', remoteAddress, headers: { 'content-type': 'application/json', ...forged }, payload: JSON.stringify({ client_id: randomUUID() }),
+    })
+    const ranges = await makeApp(t, { env: { TRUST_PROXY: '10.0.0.0/8,2001:db8::/32' } })
+    t.match((await inject(ranges, '10.1.2.3')).json(), { ws_url: /^wss:\/\/edge\.example\.test\// }, 'an IPv4 peer in range')
+    t.match((await inject(ranges, '2001:db8::5')).json(), { ws_url: /^wss:\/\/edge\.example\.test\// }, 'an IPv6 peer in range')
+    t.match((await inject(ranges, '11.1.2.3')).json(), { ws_url: /^ws:\/\/internal:8090\// }, 'a peer out of range')
+    const hops = await makeApp(t, { env: { TRUST_PROXY: '1' } })
+    t.match((await inject(hops, '198.51.100.1')).json(), { ws_url: /^wss:\/\/edge\.example\.test\// }, 'one hop: whoever connects')
   })
 
   tap.test('WS_BASE_URL wins over forwarded headers and Host', async (t) => {

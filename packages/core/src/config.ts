@@ -1,5 +1,7 @@
 import { cleanEnv, makeValidator, port, str, url, type ReporterOptions } from 'envalid'
+import { redactCredentialsIn } from './credentials.js'
 import { ConfigInvalidError } from './errors.js'
+import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js'
 
 /**
  * Environment variables read by the service, with their defaults. SPEC §6 is
@@ -9,6 +11,7 @@ export const defaults = {
   APP_ENV: 'development',
   APP_HOST: '0.0.0.0',
   HTTP_PORT: 8090,
+  TRUST_PROXY: 'none', // peers whose X-Forwarded-* count: IPs/CIDRs, a hop count, or none
   DB_PORT: 5432,
   DB_USER: 'postgres',
   DB_DATABASE: 'streaming_service',
@@ -53,6 +56,8 @@ export interface DatabaseConfig {
 export interface Config {
   appEnv: AppEnv
   http: { host: string; port: number }
+  /** Peers whose X-Forwarded-For/-Proto/-Host are believed (ws_url, logged client address). */
+  trustProxy: TrustProxy
   db: DatabaseConfig
   redis: { url?: string; keyPrefix: string }
   ws: {
@@ -128,6 +133,8 @@ const prefix = makeValidator<string>((input) => {
   return input
 })
 
+const trustProxy = makeValidator<TrustProxy>(parseTrustProxy)
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 const spec = {
@@ -135,6 +142,7 @@ const spec = {
   APP_HOST: str({ default: defaults.APP_HOST }),
   HTTP_PORT: listenPort({ default: undefined }),
   APP_PORT: listenPort({ default: undefined }),
+  TRUST_PROXY: trustProxy({ default: parseTrustProxy(defaults.TRUST_PROXY) }),
   DATABASE_URL: url({ default: undefined }),
   DB_HOST: str({ default: undefined }),
   DB_PORT: port({ default: defaults.DB_PORT }),
@@ -178,11 +186,14 @@ export function loadConfig (env: Env): Readonly<Config> {
   const problems: string[] = []
   // envalid treats '' as set; an empty line in .env means "unset" to people.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  // Problems echo the values given (and envalid's messages do too): never a URL's password.
+  const urls = [input.DATABASE_URL, input.REDIS_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
   const raw = cleanEnv(input, spec, {
     reporter: ({ errors }: ReporterOptions<typeof spec>) => {
       for (const [name, err] of Object.entries(errors)) {
         const value = input[name]
-        problems.push(value === undefined ? `${name}: ${(err as Error).message}` : `${name}=${JSON.stringify(value)}: ${(err as Error).message}`)
+        const problem = value === undefined ? `${name}: ${(err as Error).message}` : `${name}=${JSON.stringify(value)}: ${(err as Error).message}`
+        problems.push(redactCredentialsIn(problem, urls))
       }
     },
   })
@@ -201,6 +212,7 @@ export function loadConfig (env: Env): Readonly<Config> {
   const config: Config = {
     appEnv: raw.APP_ENV as AppEnv,
     http: { host: raw.APP_HOST, port: raw.HTTP_PORT ?? raw.APP_PORT ?? defaults.HTTP_PORT },
+    trustProxy: raw.TRUST_PROXY,
     db: {
       embedded,
       url: raw.DATABASE_URL,

@@ -53,6 +53,12 @@ export const PayloadTooLargeError = defineError('SS_PAYLOAD_TOO_LARGE', 'request
 export const UnsupportedMediaTypeError = defineError('SS_UNSUPPORTED_MEDIA_TYPE', 'content type %s is not supported; send application/json', 415)
 export const UpgradeRequiredError = defineError('SS_UPGRADE_REQUIRED', 'this endpoint takes WebSocket connections only', 426)
 export const MethodNotAllowedError = defineError('SS_METHOD_NOT_ALLOWED', '%s', 405)
+export const MethodNotImplementedError = defineError('SS_METHOD_NOT_IMPLEMENTED', 'the request method is not one this server implements', 501)
+export const UrlMalformedError = defineError('SS_URL_MALFORMED', 'the URL path is not valid percent-encoded UTF-8', 400)
+export const ParamTooLongError = defineError('SS_PARAM_TOO_LONG', 'a path segment is longer than %s characters', 414)
+export const HeadersTooLargeError = defineError('SS_HEADERS_TOO_LARGE', 'the request line and headers are larger than the server accepts', 431)
+export const RequestTimeoutError = defineError('SS_REQUEST_TIMEOUT', 'the request did not arrive in time', 408)
+export const RequestMalformedError = defineError('SS_REQUEST_MALFORMED', 'the request is not valid HTTP/1.1', 400)
 
 // Sessions
 export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, CloseCode.notFound)
@@ -76,6 +82,7 @@ export const MigrationsPendingError = defineError('SS_MIGRATIONS_PENDING', 'migr
 export const SeedFailedError = defineError('SS_SEED_FAILED', 'seed %s failed: %s', 500)
 export const SeedInProductionError = defineError('SS_SEED_IN_PRODUCTION', 'seed refuses to run with APP_ENV=production: seeds are development data (fixed ids and keys)', 400)
 export const NotReadyError = defineError('SS_NOT_READY', 'not ready: %s', 503)
+export const ShuttingDownError = defineError('SS_SHUTTING_DOWN', 'this node is shutting down; retry on another', 503, CloseCode.goingAway)
 export const InternalError = defineError('SS_INTERNAL', 'internal error', 500, CloseCode.internalError)
 
 // Backplane (relay cluster fan-out)

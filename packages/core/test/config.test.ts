@@ -101,3 +101,17 @@ t.test('.env.example lists every variable the config reads', async (t) => {
   const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]))
   for (const key of configKeys) t.ok(listed.has(key), `${key} is in .env.example`)
 })
+
+t.test('TRUST_PROXY: nobody by default; IPs, CIDR ranges, named ranges or a hop count', async (t) => {
+  t.equal(loadConfig({}).trustProxy, false, 'unset: X-Forwarded-* is believed from nobody')
+  t.equal(loadConfig({ TRUST_PROXY: 'none' }).trustProxy, false)
+  t.equal(loadConfig({ TRUST_PROXY: '0' }).trustProxy, false)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
+  t.same(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 192.0.2.7,2001:db8::/32 , ::1, loopback ' }).trustProxy,
+    ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1', 'loopback'])
+  const err = t.throws(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33, lb.internal, 192.0.2.7', HTTP_PORT: 'x' })) as InstanceType<typeof ConfigInvalidError>
+  t.equal(err.code, 'SS_CONFIG_INVALID')
+  t.same(err.problems.map((problem) => problem.split(/[=:]/)[0]).sort(), ['HTTP_PORT', 'TRUST_PROXY'], 'reported with the other problems')
+  t.match(err.message, /"10\.0\.0\.0\/33", "lb\.internal": not an IP address/, 'names every bad entry')
+  t.ok(configKeys.includes('TRUST_PROXY'), 'a key of the schema (deploy checks, .env.example)')
+})

@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import {
-  connect, createLogger, externalTarget, findDir, loadConfig, migrateUp, openDatabase, SessionStore, wrapDatabaseError,
+  borrowConnection, connect, createLogger, externalTarget, findDir, loadConfig, migrateUp, migrationFiles, migrationStatus, openDatabase, SessionStore,
+  wrapDatabaseError,
 } from '@streaming-service/core'
 import { createTestDatabase, freePort, startTcpProxy, tempDir, waitFor } from '@streaming-service/testing'
 
@@ -126,4 +127,41 @@ t.test('a real PostgreSQL target is described without its password', async (t) =
   t.equal(target.description, 'postgres://app@db.internal:5432/streams')
   const fromParts = externalTarget(loadConfig({ DB_HOST: 'db', DB_PASSWORD: 'hunter2' }).db)
   t.notMatch(fromParts.description, /hunter2/)
+})
+
+t.test('the embedded database runs on one connection: migrations, transactions and plain queries interleave correctly', async (t) => {
+  const db = await openDatabase(loadConfig({ DATA_DIR: tempDir() }).db, silent)
+  t.teardown(() => db.close())
+  t.throws(() => connect(db.target), /takes one connection/, 'no second client can be opened on it')
+  const borrowed = borrowConnection(db.target)
+  t.equal(borrowed.sql, db.sql, 'one-off work borrows the one client')
+  await borrowed.release()
+  await db.sql`create table tally (worker int, n int)`
+  const files = await migrationFiles(findDir('migrations'))
+  t.ok(files.length > 0, 'there are migrations to apply')
+
+  // Everything at once: the migrations (advisory lock + one transaction),
+  // 20 transactions that each see only their own writes plus what committed
+  // before them, one that fails and rolls back, and 50 pipelined reads.
+  const migrations = migrateUp(db.target, findDir('migrations'))
+  const transactions = Array.from({ length: 20 }, async (_, worker) => await db.sql.begin(async (tx) => {
+    await tx`insert into tally values (${worker}, 1), (${worker}, 2)`
+    const [mine] = await tx<Array<{ sum: number }>>`select sum(n)::int as sum from tally where worker = ${worker}`
+    return mine!.sum
+  }))
+  const failing = db.sql.begin(async (tx) => {
+    await tx`insert into tally values (-1, 100)`
+    await tx`select 1 / 0`
+  }).then(() => 'committed', (err: { code?: string }) => err.code)
+  const reads = Array.from({ length: 50 }, async (_, i) => (await db.sql<Array<{ i: number }>>`select ${i}::int as i`)[0]!.i)
+  const [applied, sums, failed, answers] = await Promise.all([migrations, Promise.all(transactions), failing, Promise.all(reads)])
+
+  t.same(applied, files, 'every migration applied')
+  t.same(sums, Array.from({ length: 20 }, () => 3), 'each transaction saw exactly its own rows')
+  t.equal(failed, '22012', 'a failing transaction rejects with its error (division by zero)')
+  t.same(answers, Array.from({ length: 50 }, (_, i) => i), 'every read got its own answer')
+  const [total] = await db.sql<Array<{ rows: number, workers: number }>>`select count(*)::int as rows, count(distinct worker)::int as workers from tally`
+  t.same(total, { rows: 40, workers: 20 }, 'committed rows kept, the failed transaction rolled back')
+  t.same(await migrationStatus(db.target, findDir('migrations')), { applied: files, pending: [] }, 'status reads them on the same client')
+  t.same([...await db.sql`select 1 as still`], [{ still: 1 }], 'the client still works after lending itself out')
 })

@@ -58,6 +58,8 @@ t.test('docker-compose.yml: PostgreSQL, Redis, migrate, control plane, 3 relays 
     t.ok(parseDuration(env.SHUTDOWN_DRAIN ?? defaults.SHUTDOWN_DRAIN) + 5000 <= parseDuration(service.stop_grace_period),
       `${name}: SHUTDOWN_DRAIN ${env.SHUTDOWN_DRAIN} (+5 s to close) fits in stop_grace_period ${service.stop_grace_period}`)
     t.notOk(service.ports, `${name}: publishes no port (reached through the load balancer)`)
+    t.equal(env.TRUST_PROXY, interpolated(compose.networks.default.ipam.config[0].subnet),
+      `${name}: X-Forwarded-* believed only from the compose network, where the load balancer is`)
   }
   t.equal(services.relay.deploy.replicas, 3, 'three relays')
 
@@ -138,6 +140,8 @@ t.test('deploy/k8s: a kustomize base whose roles, ports, probes, variables and g
   t.equal(config.appEnv, 'production')
   t.notOk(config.db.embedded, 'a real PostgreSQL')
   t.ok(config.redis.url, 'the Redis backplane')
+  t.not(config.trustProxy, false, 'X-Forwarded-* believed from the ingress controller')
+  t.not(typeof config.trustProxy, 'number', 'by address: a hop count would trust any pod')
   const port = config.http.port
   const drainSeconds = config.shutdownDrainMs / 1000
 

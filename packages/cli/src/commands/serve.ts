@@ -70,7 +70,7 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
   checkRole(role, context)
   const { config } = context
   const log = context.logger.child({ role })
-  const app = createBaseApp({ logger: log, metrics: createMetrics(role), readiness: new Readiness() })
+  const app = createBaseApp({ logger: log, metrics: createMetrics(role), readiness: new Readiness(), trustProxy: config.trustProxy })
   let stopping = false
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {

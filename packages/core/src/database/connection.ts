@@ -11,6 +11,18 @@ export interface DatabaseTarget {
   options: Options<Record<string, never>>
   /** For logs: never contains the password. */
   description: string
+  /**
+   * Set when the database takes exactly one connection (the embedded one):
+   * its only client, which every user of the target borrows. Only
+   * `Database.close` ends it.
+   */
+  soleClient?: Sql
+}
+
+/** A connection for one piece of work (migrations, a status read) and how to give it back. */
+export interface BorrowedConnection {
+  sql: Sql
+  release (): Promise<void>
 }
 
 export interface Database {
@@ -60,35 +72,55 @@ export function externalTarget (config: DatabaseConfig): DatabaseTarget {
 
 /** Opens a postgres.js client on a target; `max` defaults to the target's pool size. */
 export function connect (target: DatabaseTarget, overrides: Options<Record<string, never>> = {}): Sql {
+  if (target.soleClient !== undefined) {
+    throw new Error(`${target.description} takes one connection, already open: use its soleClient (borrowConnection)`)
+  }
   const options = { ...target.options, ...overrides }
   return target.url === undefined ? postgres(options) : postgres(target.url, options)
 }
+
+/** A connection of its own, or the target's sole client lent (released without closing it). */
+export function borrowConnection (target: DatabaseTarget): BorrowedConnection {
+  if (target.soleClient !== undefined) return { sql: target.soleClient, release: async () => {} }
+  const sql = connect(target, { max: 1 })
+  return { sql, release: async () => { await sql.end({ timeout: 5 }) } }
+}
+
+/**
+ * The embedded PGlite is one backend session behind its socket server, and
+ * the server interleaves the protocol messages of concurrent connections
+ * (one's Parse/Bind/Execute between another's, one's statements inside
+ * another's transaction): wrong rows, lost writes, crashed clients. One
+ * connection is correct: postgres.js queues and pipelines on it, and a
+ * transaction holds it while other queries wait. It is never recycled
+ * (no idle timeout, no lifetime): the server has room for no second one.
+ */
+const EMBEDDED_POOL = { max: 1, max_lifetime: null }
 
 /** Opens the configured database: PostgreSQL, or the embedded PGlite in DATA_DIR. */
 export async function openDatabase (config: DatabaseConfig, log: Logger): Promise<Database> {
   let embedded: EmbeddedServer | undefined
   let target: DatabaseTarget
+  let sql: Sql
   if (config.embedded) {
-    // Room for the pool plus the migration connection.
     // Loaded only when used: PGlite's WASM is heavy for every other process.
     const { startEmbedded } = await import('./embedded.js')
-    embedded = await startEmbedded(config.dataDir, config.poolMax + 2)
-    target = {
-      options: {
-        host: embedded.host,
-        port: embedded.port,
-        user: 'postgres',
-        database: 'postgres',
-        connect_timeout: Math.ceil(config.connectTimeoutMs / 1000),
-        backoff: cappedBackoff,
-        onnotice: () => {},
-      },
-      description: `embedded PGlite in ${embedded.dataDir}`,
+    embedded = await startEmbedded(config.dataDir)
+    const options = {
+      host: embedded.host,
+      port: embedded.port,
+      user: 'postgres',
+      database: 'postgres',
+      connect_timeout: Math.ceil(config.connectTimeoutMs / 1000),
+      backoff: cappedBackoff,
+      onnotice: () => {},
     }
+    sql = connect({ options, description: '' }, EMBEDDED_POOL)
+    target = { options, description: `embedded PGlite in ${embedded.dataDir}`, soleClient: sql }
   } else {
     target = externalTarget(config)
+    sql = connect(target, { max: config.poolMax, idle_timeout: 60 })
   }
-  const sql = connect(target, { max: config.poolMax, idle_timeout: 60 })
   log.info({ database: target.description, embedded: config.embedded }, `using database: ${target.description}`)
   return {
     sql,

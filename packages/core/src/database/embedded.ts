@@ -60,16 +60,19 @@ async function lockDataDir (dataDir: string): Promise<() => Promise<void>> {
 /**
  * PGlite (PostgreSQL compiled to WASM) in `dataDir`, served over a loopback
  * socket so the same postgres.js client, SQL and migrations serve both modes.
- * All socket connections share one PGlite backend session.
+ * It serves one connection: PGlite is a single backend session, and
+ * pglite-socket interleaves the messages of concurrent connections (see
+ * openDatabase). The server takes no second connection (its client would
+ * retry forever); `connect` refuses to open one.
  */
-export async function startEmbedded (dataDir: string, maxConnections: number): Promise<EmbeddedServer> {
+export async function startEmbedded (dataDir: string): Promise<EmbeddedServer> {
   const dir = resolve(dataDir)
   await mkdir(dir, { recursive: true })
   const unlock = await lockDataDir(dir)
   let db: PGlite | undefined
   try {
     db = await openPGlite(join(dir, 'pgdata'))
-    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections })
+    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
     await server.start()
     const port = Number(server.getServerConn().split(':').pop())
     const pglite = db

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ley from 'ley'
 import { MigrationFailedError } from '../errors.js'
-import { connect, type DatabaseTarget, type Sql } from './connection.js'
+import { borrowConnection, type BorrowedConnection, type DatabaseTarget, type Sql } from './connection.js'
 import { wrapDatabaseError } from './errors.js'
 
 /**
@@ -35,16 +35,17 @@ export function findDir (name: 'migrations' | 'seeds', override?: string): strin
 interface MigrationFile { name: string, abs: string }
 
 function lockedDriver (target: DatabaseTarget) {
+  let borrowed: BorrowedConnection | undefined
   return {
     async connect (): Promise<Sql> {
-      const sql = connect(target, { max: 1 })
+      borrowed = borrowConnection(target)
       try {
-        await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+        await borrowed.sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
       } catch (err) {
-        await sql.end({ timeout: 1 })
+        await borrowed.release()
         throw err
       }
-      return sql
+      return borrowed.sql
     },
     async setup (sql: Sql): Promise<Array<{ name: string }>> {
       await sql`create table if not exists migrations (
@@ -71,9 +72,10 @@ function lockedDriver (target: DatabaseTarget) {
     },
     async end (sql: Sql): Promise<void> {
       // Ending the session releases the lock too; unlock first so the next
-      // replica does not wait for the socket to close.
+      // replica does not wait for the socket to close (and because a lent
+      // connection is not ended).
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {})
-      await sql.end({ timeout: 5 })
+      await borrowed?.release()
     },
   }
 }
@@ -104,13 +106,13 @@ export interface MigrationStatus { applied: string[], pending: string[] }
 
 export async function migrationStatus (target: DatabaseTarget, dir: string): Promise<MigrationStatus> {
   return await run('migrate status', async () => {
-    const sql = connect(target, { max: 1 })
+    const { sql, release } = borrowConnection(target)
     try {
       const applied = await appliedMigrations(sql)
       const files = await migrationFiles(dir)
       return { applied, pending: files.filter((name) => !applied.includes(name)) }
     } finally {
-      await sql.end({ timeout: 5 })
+      await release()
     }
   })
 }

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MigrationsPendingError, SeedFailedError } from '../errors.js'
 import type { Sql } from './connection.js'
+import { wrapDatabaseError } from './errors.js'
 import { pendingMigrations } from './migrations.js'
 
 /**
@@ -12,7 +13,7 @@ import { pendingMigrations } from './migrations.js'
  * latest schema.
  */
 export async function runSeeds (sql: Sql, seedsDir: string, migrationsDir: string): Promise<string[]> {
-  const pending = await pendingMigrations(sql, migrationsDir)
+  const pending = await pendingMigrations(sql, migrationsDir).catch((err: unknown) => { throw wrapDatabaseError(err, 'seed') })
   if (pending.length > 0) throw new MigrationsPendingError(`${pending.join(', ')}; run "streaming-service migrate up" first`)
   if (!existsSync(seedsDir)) return []
   const files = (await readdir(seedsDir)).filter((name) => name.endsWith('.sql')).sort()

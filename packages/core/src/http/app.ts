@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
+import type { Socket } from 'node:net'
+import Fastify, {
+  LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest,
+} from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
-import {
-  apiCode, BadRequestError, InternalError, InvalidBodyError, InvalidJsonError, isServiceError, MethodNotAllowedError,
-  NotReadyError, PayloadTooLargeError, RouteNotFoundError, UnsupportedMediaTypeError, type ServiceError,
-} from '../errors.js'
+import { NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.js'
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
+import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
 import type { Readiness } from './readiness.js'
+import type { TrustProxy } from './trust-proxy.js'
 import '../types.js'
 
 export interface BaseAppOptions {
@@ -16,36 +18,8 @@ export interface BaseAppOptions {
   readiness: Readiness
   /** Largest JSON body (bytes). */
   bodyLimit?: number
-}
-
-export interface ErrorBody {
-  error: { code: string, message: string }
-}
-
-/** Fastify's own errors (parsing, validation, limits) mapped into the registry. */
-function toServiceError (err: FastifyError, request: FastifyRequest): ServiceError {
-  if (isServiceError(err)) return err
-  if (err.validation !== undefined) return new InvalidBodyError(err.message, { cause: err })
-  switch (err.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new UnsupportedMediaTypeError(request.headers['content-type'] ?? 'none', { cause: err })
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(request.routeOptions.bodyLimit ?? 'the limit', { cause: err })
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new InvalidJsonError('body is empty', { cause: err })
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new InvalidJsonError(err.message, { cause: err })
-  }
-  if (err instanceof SyntaxError) return new InvalidJsonError(err.message, { cause: err })
-  if (err.statusCode === 405) return new MethodNotAllowedError(err.message, { cause: err })
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-    return new BadRequestError(err.message, { cause: err })
-  }
-  return new InternalError({ cause: err })
-}
-
-export function errorBody (err: ServiceError): ErrorBody {
-  return { error: { code: apiCode(err), message: err.message } }
+  /** TRUST_PROXY: who may set X-Forwarded-*; request.ip/protocol/host follow it. Nobody by default. */
+  trustProxy?: TrustProxy
 }
 
 /**
@@ -67,39 +41,34 @@ function registerReadinessMetric (registry: Registry, readiness: Readiness): voi
   })
 }
 
+/** SPEC §10: a client's X-Request-Id is echoed and logged only when short and plain; otherwise a fresh id. */
+const PLAIN_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+function acceptRequestId (header: string | string[] | undefined): string {
+  return typeof header === 'string' && PLAIN_REQUEST_ID.test(header) ? header : randomUUID()
+}
+
+/** A hop count as the function Fastify builds for one (its types take no number). */
+function fastifyTrustProxy (trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust
+  return trust === false ? false : [...trust]
+}
+
+/** The router's cap on one path segment; SPEC allows 128-character user ids, the default is 100. */
+const MAX_PARAM_LENGTH = 256
+
 /**
  * The HTTP shell shared by every role: request ids, one log line per request
  * (secrets redacted), the error shape of SPEC §3 for every failure including
- * Fastify's own, and `/health`, `/ready`, `/metrics`. Decorates the app with
- * `metrics` and `readiness` for the plugins that follow. Never listens.
+ * Fastify's own and the HTTP parser's, and `/health`, `/ready`, `/metrics`.
+ * Decorates the app with `metrics` and `readiness` for the plugins that
+ * follow. Never listens.
  */
 export function createBaseApp (options: BaseAppOptions): FastifyInstance {
   const { metrics, readiness } = options
-  const app = Fastify({
-    loggerInstance: options.logger as FastifyBaseLogger,
-    // One line per request, written by the onResponse hook below.
-    logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    // SPEC allows 128-character user ids; the router's default cap is 100.
-    routerOptions: { maxParamLength: 256 },
-    bodyLimit: options.bodyLimit ?? 64 * 1024,
-    return503OnClosing: true,
-    // Bodies are validated as sent: no type coercion, no silent stripping.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
-  })
+  const trustProxy = fastifyTrustProxy(options.trustProxy ?? false)
 
-  app.decorate('metrics', metrics)
-  app.decorate('readiness', readiness)
-
-  // Only JSON bodies are accepted: anything else is 415, not a parsed string.
-  app.removeContentTypeParser('text/plain')
-
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id)
-  })
-
-  app.addHook('onResponse', async (request, reply) => {
+  const completed = (request: FastifyRequest, reply: FastifyReply): void => {
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.httpRequestDuration.observe(
       { method: request.method, route, status_code: String(reply.statusCode) },
@@ -114,13 +83,62 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     }
     if (reply.statusCode >= 500) request.log.warn(line, 'request failed')
     else request.log.info(line, 'request completed')
-  })
+  }
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const serviceError = toServiceError(err, request)
+  const sendError = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const serviceError = toServiceError(err, request, MAX_PARAM_LENGTH)
     if (serviceError.statusCode >= 500) request.log.error({ err }, serviceError.message)
     return reply.status(serviceError.statusCode).send(errorBody(serviceError))
+  }
+
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // One line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy,
+    requestIdHeader: false,
+    genReqId: (req) => acceptRequestId(req.headers['x-request-id']),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // Requests that still arrive while the app closes get the 503 below, in
+    // the error shape, rather than Fastify's own body.
+    return503OnClosing: false,
+    // Bodies are validated as sent: no type coercion, no silent stripping.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // Bad percent-encoding and over-long segments: answered before routing,
+    // so without hooks; the header and the log line are added here.
+    frameworkErrors: (err, request, reply) => {
+      reply.header('x-request-id', request.id)
+      reply.raw.once('finish', () => completed(request, reply))
+      return sendError(err, request, reply)
+    },
+    clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return
+      const serviceError = clientErrorToServiceError(err)
+      const id = randomUUID()
+      options.logger.info({ reqId: id, code: err.code, statusCode: serviceError.statusCode, remoteAddress: socket.remoteAddress },
+        'request refused by the HTTP parser')
+      answerAndClose(socket, rawErrorResponse(serviceError, id))
+    },
   })
+
+  app.decorate('metrics', metrics)
+  app.decorate('readiness', readiness)
+
+  // Only JSON bodies are accepted: anything else is 415, not a parsed string.
+  app.removeContentTypeParser('text/plain')
+
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) return await reply.header('connection', 'close').status(503).send(errorBody(new ShuttingDownError()))
+  })
+
+  app.addHook('onResponse', async (request, reply) => { completed(request, reply) })
+
+  app.setErrorHandler(sendError)
 
   app.setNotFoundHandler((request, reply) => {
     const err = new RouteNotFoundError(request.method, redactUrl(request.url).split('?')[0])
