@@ -20,6 +20,9 @@ export interface RunningServer {
   shutdown (): Promise<void>
 }
 
+/** How long a starting node waits for its backplane before listening anyway (not ready until it connects). */
+const BACKPLANE_WAIT_MS = 3000
+
 const isUnavailable = (err: unknown) => (err as { code?: string }).code === 'SS_DB_UNAVAILABLE'
 
 /**
@@ -88,6 +91,10 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
   try {
     await app.register(databasePlugin, { config })
     app.readiness.add('migrations', migrationsCheck(app.db.sql, context.migrationsDir))
+    // Connecting to the backplane goes on while migrations run.
+    const nodeId = newNodeId()
+    await app.register(backplanePlugin, { config, nodeId })
+    await app.register(presencePlugin, { config, nodeId })
     if (role !== 'relay') {
       const migrations = migrateUntilApplied(app.db, context, log, () => stopping)
       // Wait for the first attempt's outcome when it is quick (the usual case),
@@ -101,9 +108,6 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
         })
       }
     }
-    const nodeId = newNodeId()
-    await app.register(backplanePlugin, { config, nodeId })
-    await app.register(presencePlugin, { config, nodeId })
     await app.register(sessionStorePlugin)
     if (role !== 'relay') {
       // In one process the relay is local too: a node never receives its own publications.
@@ -111,6 +115,8 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
       await app.register(controlPlanePlugin, { config, signals: { sessionFinished } })
     }
     if (role !== 'control-plane') await app.register(relayPlugin, { config })
+    // A node that can be ready in a moment is ready when it says "listening".
+    await settledWithin(app.backplane.ready().catch(() => {}), BACKPLANE_WAIT_MS)
     await app.listen({ host: config.http.host, port: config.http.port })
   } catch (err) {
     await app.close()
