@@ -1,4 +1,4 @@
-export * from './config.js'
+export * from './config/index.js'
 export * from './credentials.js'
 export * from './errors.js'
 export * from './logger.js'

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { createBackplane, type MemoryBus } from './backplane/index.js'
-import type { Config } from './config.js'
+import type { Config } from './config/index.js'
 import { databaseCheck } from './database/checks.js'
 import { openDatabase, type Database } from './database/connection.js'
 import { createPresence } from './presence/index.js'

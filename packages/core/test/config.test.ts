@@ -60,11 +60,14 @@ t.test('every invalid value is reported together in one error', async (t) => {
   for (const name of named) t.match(err.message, name, `the message names ${name}`)
 })
 
+/** What production needs since SPEC §9. */
+const TOKEN_AUTH = { AUTH_MODE: 'token', API_KEYS: 'k'.repeat(32), AUTH_JWT_SECRET: 's'.repeat(32) }
+
 t.test('production without DB_PASSWORD is refused with a clear message', async (t) => {
   const err = t.throws(() => loadConfig({ APP_ENV: 'production', DB_HOST: 'db.internal' })) as InstanceType<typeof ConfigInvalidError>
   t.equal(err.code, 'SS_CONFIG_INVALID')
   t.match(err.message, /DB_PASSWORD: required in production/)
-  t.equal(loadConfig({ APP_ENV: 'production', DB_HOST: 'db.internal', DB_PASSWORD: 's3cret' }).db.embedded, false)
+  t.equal(loadConfig({ APP_ENV: 'production', DB_HOST: 'db.internal', DB_PASSWORD: 's3cret', ...TOKEN_AUTH }).db.embedded, false)
 })
 
 t.test('production refuses the embedded database', async (t) => {
@@ -114,4 +117,42 @@ t.test('TRUST_PROXY: nobody by default; IPs, CIDR ranges, named ranges or a hop 
   t.same(err.problems.map((problem) => problem.split(/[=:]/)[0]).sort(), ['HTTP_PORT', 'TRUST_PROXY'], 'reported with the other problems')
   t.match(err.message, /"10\.0\.0\.0\/33", "lb\.internal": not an IP address/, 'names every bad entry')
   t.ok(configKeys.includes('TRUST_PROXY'), 'a key of the schema (deploy checks, .env.example)')
+})
+
+t.test('access control: open by default outside production; production requires token mode, naming AUTH_MODE', async (t) => {
+  const open = loadConfig({})
+  t.equal(open.auth.mode, 'open')
+  t.equal(open.auth.corsOrigins, '*', 'any origin in development')
+  for (const mode of [undefined, 'open']) {
+    const err = t.throws(() => loadConfig({ APP_ENV: 'production', DB_HOST: 'db', DB_PASSWORD: 'x', ...(mode === undefined ? {} : { AUTH_MODE: mode }) })) as InstanceType<typeof ConfigInvalidError>
+    t.match(err.message, /AUTH_MODE: must be "token" in production/, `AUTH_MODE ${mode ?? 'unset'}`)
+  }
+  const production = loadConfig({ APP_ENV: 'production', DB_HOST: 'db', DB_PASSWORD: 'x', ...TOKEN_AUTH })
+  t.equal(production.auth.mode, 'token')
+  t.same(production.auth.corsOrigins, [], 'no origin in production unless listed')
+})
+
+t.test('access control: token mode needs API keys and a token key; problems name variables, never secrets', async (t) => {
+  const missing = t.throws(() => loadConfig({ AUTH_MODE: 'token' })) as InstanceType<typeof ConfigInvalidError>
+  t.match(missing.message, /API_KEYS: required with AUTH_MODE=token/)
+  t.match(missing.message, /AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY: required/)
+  const shortKey = 'short-key-do-not-print'
+  const shortSecret = 'short-secret-do-not-print'
+  const weak = t.throws(() => loadConfig({ AUTH_MODE: 'token', API_KEYS: `${'k'.repeat(40)}, ${shortKey}`, AUTH_JWT_SECRET: shortSecret })) as InstanceType<typeof ConfigInvalidError>
+  t.match(weak.message, /API_KEYS: key 2 has 22 characters/)
+  t.match(weak.message, /AUTH_JWT_SECRET: has 25 bytes/)
+  t.notOk(weak.message.includes(shortKey) || weak.message.includes(shortSecret), 'no secret in the message')
+  const both = t.throws(() => loadConfig({ ...TOKEN_AUTH, AUTH_JWT_PUBLIC_KEY: 'not a key' })) as InstanceType<typeof ConfigInvalidError>
+  t.match(both.message, /set one, not both/)
+  t.match(both.message, /AUTH_JWT_PUBLIC_KEY: not a PEM public key/)
+  const config = loadConfig({ ...TOKEN_AUTH, API_KEYS: `${'a'.repeat(32)},${'b'.repeat(32)}` })
+  t.same(config.auth.apiKeys, ['a'.repeat(32), 'b'.repeat(32)], 'several keys, for rotation')
+})
+
+t.test('CORS_ORIGINS is a list of origins', async (t) => {
+  t.same(loadConfig({ CORS_ORIGINS: 'https://a.example, http://b.example:8080' }).auth.corsOrigins, ['https://a.example', 'http://b.example:8080'])
+  t.equal(loadConfig({ CORS_ORIGINS: '*' }).auth.corsOrigins, '*')
+  const err = t.throws(() => loadConfig({ CORS_ORIGINS: 'https://a.example/path,example.com' })) as InstanceType<typeof ConfigInvalidError>
+  t.match(err.message, /"https:\/\/a.example\/path" is not an origin/)
+  t.match(err.message, /"example.com" is not an origin/)
 })

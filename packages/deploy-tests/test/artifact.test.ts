@@ -120,7 +120,9 @@ t.test('`streaming-service api` from the artifact serves a session: REST, a stre
   const seeded = await runCli(['seed'], { DATA_DIR: dataDir }, { bin })
   t.equal(seeded.code, 0, `seed from the artifact finds migrations/ and no seeds: ${seeded.stderr}`)
   t.match(seeded.stdout, 'seeds: none found')
-  const production = await runCli(['seed'], { APP_ENV: 'production', DB_HOST: '127.0.0.1', DB_PASSWORD: 'unused' }, { bin })
+  const production = await runCli(['seed'], {
+    APP_ENV: 'production', DB_HOST: '127.0.0.1', DB_PASSWORD: 'unused', AUTH_MODE: 'token', API_KEYS: 'k'.repeat(32), AUTH_JWT_SECRET: 's'.repeat(32),
+  }, { bin })
   t.not(production.code, 0, 'seed refuses to run in production')
   t.match(production.stderr, 'SS_SEED_IN_PRODUCTION')
 })

@@ -1,5 +1,5 @@
 import postgres, { type Options, type Sql } from 'postgres'
-import type { DatabaseConfig } from '../config.js'
+import type { DatabaseConfig } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EmbeddedServer } from './embedded.js'
 

@@ -1,7 +1,14 @@
-import { cleanEnv, makeValidator, port, str, url, type ReporterOptions } from 'envalid'
-import { redactCredentialsIn } from './credentials.js'
-import { ConfigInvalidError } from './errors.js'
-import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js'
+import { cleanEnv, port, str, url, type ReporterOptions } from 'envalid'
+import { redactCredentialsIn } from '../credentials.js'
+import { ConfigInvalidError } from '../errors.js'
+import { parseTrustProxy } from '../http/trust-proxy.js'
+import { loadAuthConfig } from './auth.js'
+import type { AppEnv, Config, SslMode } from './types.js'
+import { count, duration, durationOrOff, listenPort, parseDuration, parseSize, prefix, size, trustProxy } from './values.js'
+
+export type { AppEnv, Config, DatabaseConfig, SslMode } from './types.js'
+export { MIN_SECRET_LENGTH, type AuthConfig, type AuthMode } from './auth.js'
+export { parseDuration, parseSize } from './values.js'
 
 /**
  * Environment variables read by the service, with their defaults. SPEC §6 is
@@ -34,106 +41,6 @@ export const defaults = {
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
   LOG_LEVEL: 'info',
 } as const
-
-export type AppEnv = 'development' | 'production' | 'test'
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-full'
-
-export interface DatabaseConfig {
-  /** No DB_HOST and no DATABASE_URL: PGlite in `dataDir`, served over a loopback socket. */
-  embedded: boolean
-  url?: string
-  host?: string
-  port: number
-  user: string
-  password?: string
-  database: string
-  sslmode: SslMode
-  poolMax: number
-  connectTimeoutMs: number
-  dataDir: string
-}
-
-export interface Config {
-  appEnv: AppEnv
-  http: { host: string; port: number }
-  /** Peers whose X-Forwarded-For/-Proto/-Host are believed (ws_url, logged client address). */
-  trustProxy: TrustProxy
-  db: DatabaseConfig
-  redis: { url?: string; keyPrefix: string }
-  ws: {
-    baseUrl?: string
-    maxMessageSize: number
-    pingIntervalMs: number
-    operatorMaxBuffer: number
-    operatorMaxLagMs: number
-    operatorMaxMessage: number
-    maxConnections: number
-  }
-  session: {
-    maxOperators: number
-    presenceTtlMs: number
-    /** 0: never */
-    idleTtlMs: number
-    /** 0: kept forever */
-    retentionMs: number
-    sweepIntervalMs: number
-  }
-  shutdownDrainMs: number
-  logLevel: string
-  /** Override of the directories found next to the installed package. */
-  migrationsDir?: string
-  seedsDir?: string
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3,
-}
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-function parseWithUnits (input: string, units: Record<string, number>, what: string, example: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(input)
-  const factor = match ? units[match[2]!.toLowerCase()] : undefined
-  if (!match || factor === undefined) {
-    throw new Error(`"${input}" is not a ${what} (e.g. ${example})`)
-  }
-  return Math.round(Number(match[1]) * factor)
-}
-
-/** `10MB`, `64KB`, `512 B` or a plain number of bytes. */
-export function parseSize (input: string): number {
-  return parseWithUnits(input, SIZE_UNITS, 'size', '10MB, 64KB or 1048576')
-}
-
-/** `20s`, `500ms`, `1m`, `24h`, `30d` or a plain number of milliseconds. */
-export function parseDuration (input: string): number {
-  return parseWithUnits(input, DURATION_UNITS, 'duration', '20s, 500ms, 24h, 30d or 20000')
-}
-
-const positive = (parse: (input: string) => number) => makeValidator<number>((input) => {
-  const value = parse(input)
-  if (value <= 0) throw new Error(`"${input}" must be greater than zero`)
-  return value
-})
-const size = positive(parseSize)
-const duration = positive(parseDuration)
-/** A duration where 0 means "off" (or "at once"). */
-const durationOrOff = makeValidator<number>(parseDuration)
-const count = makeValidator<number>((input) => {
-  if (!/^\s*\d+\s*$/.test(input) || Number(input) < 1) throw new Error(`"${input}" is not a whole number >= 1`)
-  return Number(input)
-})
-/** A TCP port; 0 asks the OS for a free one (tests, side-cars). */
-const listenPort = makeValidator<number>((input) => {
-  const value = Number(input)
-  if (!/^\s*\d+\s*$/.test(input) || value > 65535) throw new Error(`"${input}" is not a port (0-65535)`)
-  return value
-})
-const prefix = makeValidator<string>((input) => {
-  if (/\s/.test(input)) throw new Error('must not contain white space')
-  return input
-})
-
-const trustProxy = makeValidator<TrustProxy>(parseTrustProxy)
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -169,6 +76,13 @@ const spec = {
   SESSION_SWEEP_INTERVAL: duration({ default: parseDuration(defaults.SESSION_SWEEP_INTERVAL) }),
   SHUTDOWN_DRAIN: durationOrOff({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
+  // Access control (SPEC §9); the secrets are checked in auth.ts, which never quotes them.
+  AUTH_MODE: str({ choices: ['open', 'token'], default: undefined }),
+  API_KEYS: str({ default: undefined }),
+  AUTH_JWT_SECRET: str({ default: undefined }),
+  AUTH_JWT_PUBLIC_KEY: str({ default: undefined }),
+  AUTH_JWT_PRIVATE_KEY: str({ default: undefined }),
+  CORS_ORIGINS: str({ default: undefined }),
   MIGRATIONS_DIR: str({ default: undefined }),
   SEEDS_DIR: str({ default: undefined }),
 }
@@ -204,6 +118,7 @@ export function loadConfig (env: Env): Readonly<Config> {
     if (embedded) problems.push('DB_HOST or DATABASE_URL: required in production (the embedded database is for development only)')
     if (raw.DB_PASSWORD === undefined && raw.DATABASE_URL === undefined) problems.push('DB_PASSWORD: required in production')
   }
+  const auth = loadAuthConfig(raw, raw.APP_ENV as AppEnv, problems)
   if (raw.HTTP_PORT !== undefined && raw.APP_PORT !== undefined && raw.HTTP_PORT !== raw.APP_PORT) {
     problems.push(`HTTP_PORT=${raw.HTTP_PORT} and APP_PORT=${raw.APP_PORT} disagree: set only one`)
   }
@@ -213,6 +128,7 @@ export function loadConfig (env: Env): Readonly<Config> {
     appEnv: raw.APP_ENV as AppEnv,
     http: { host: raw.APP_HOST, port: raw.HTTP_PORT ?? raw.APP_PORT ?? defaults.HTTP_PORT },
     trustProxy: raw.TRUST_PROXY,
+    auth,
     db: {
       embedded,
       url: raw.DATABASE_URL,

@@ -1,0 +1,53 @@
+import type { TrustProxy } from '../http/trust-proxy.js'
+import type { AuthConfig } from './auth.js'
+
+export type AppEnv = 'development' | 'production' | 'test'
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-full'
+
+export interface DatabaseConfig {
+  /** No DB_HOST and no DATABASE_URL: PGlite in `dataDir`, served over a loopback socket. */
+  embedded: boolean
+  url?: string
+  host?: string
+  port: number
+  user: string
+  password?: string
+  database: string
+  sslmode: SslMode
+  poolMax: number
+  connectTimeoutMs: number
+  dataDir: string
+}
+
+export interface Config {
+  appEnv: AppEnv
+  http: { host: string; port: number }
+  /** Peers whose X-Forwarded-For/-Proto/-Host are believed (ws_url, logged client address). */
+  trustProxy: TrustProxy
+  auth: AuthConfig
+  db: DatabaseConfig
+  redis: { url?: string; keyPrefix: string }
+  ws: {
+    baseUrl?: string
+    maxMessageSize: number
+    pingIntervalMs: number
+    operatorMaxBuffer: number
+    operatorMaxLagMs: number
+    operatorMaxMessage: number
+    maxConnections: number
+  }
+  session: {
+    maxOperators: number
+    presenceTtlMs: number
+    /** 0: never */
+    idleTtlMs: number
+    /** 0: kept forever */
+    retentionMs: number
+    sweepIntervalMs: number
+  }
+  shutdownDrainMs: number
+  logLevel: string
+  /** Override of the directories found next to the installed package. */
+  migrationsDir?: string
+  seedsDir?: string
+}
