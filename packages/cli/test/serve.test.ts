@@ -108,3 +108,9 @@ t.test('unknown commands and options are usage errors (exit 2)', async (t) => {
   t.equal(help.code, 0)
   for (const command of ['api', 'control-plane', 'relay', 'migrate', 'seed', 'command']) t.match(help.stdout, command)
 })
+
+t.test('production with AUTH_MODE=open is refused before anything starts, naming AUTH_MODE', async (t) => {
+  const run = await runCli(['api'], { APP_ENV: 'production', DB_HOST: '127.0.0.1', DB_PASSWORD: 'x', AUTH_MODE: 'open' })
+  t.equal(run.code, 2)
+  t.match(run.stderr, 'AUTH_MODE: must be "token" in production')
+})

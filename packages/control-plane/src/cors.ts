@@ -1,22 +1,24 @@
+import cors from '@fastify/cors'
 import type { FastifyInstance } from 'fastify'
+import type { AuthConfig } from '@streaming-service/core'
 
 /**
- * Lets the web console, served by relays on other origins in a split
- * deployment, create sessions and poll their status (`/sessions…`, GET and
- * POST, no credentials). DELETE stays same-origin, so a foreign page cannot
- * end sessions through a browser that reaches an internal control plane.
+ * CORS_ORIGINS for the REST API (SPEC §9): the listed origins may call it
+ * from a browser, with an API key; `*` (the default outside production) lets
+ * any page create sessions and read them, as the web console served by relays
+ * on other origins does, but not DELETE: a foreign page must not end sessions
+ * through a browser that reaches an internal control plane. Register it in
+ * the REST routes' context: other routes get no CORS headers.
  */
-export function allowConsoleOrigins (app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.origin === undefined || !request.url.startsWith('/sessions')) return
-    reply.header('access-control-allow-origin', '*')
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
-      return await reply
-        .status(204)
-        .header('access-control-allow-methods', 'GET, POST')
-        .header('access-control-allow-headers', 'content-type')
-        .header('access-control-max-age', '600')
-        .send()
-    }
+export async function restCors (app: FastifyInstance, origins: AuthConfig['corsOrigins']): Promise<void> {
+  const any = origins === '*'
+  await app.register(cors, {
+    // No Origin header (same origin, or not a browser): no CORS headers at all.
+    origin: (origin, allow) => { allow(null, origin === undefined ? false : any ? '*' : origins.includes(origin)) },
+    methods: any ? ['GET', 'POST'] : ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['content-type', 'authorization'],
+    maxAge: 600,
+    strictPreflight: false,
+    hideOptionsRoute: true,
   })
 }

@@ -1,8 +1,11 @@
 import fp from 'fastify-plugin'
-import type { Config, Logger } from '@streaming-service/core'
-import { allowConsoleOrigins } from './cors.js'
+import { OperatorTokens, type Config, type Logger } from '@streaming-service/core'
+import { requireApiKey } from './api-keys.js'
+import { restCors } from './cors.js'
 import { registerSessionMetrics } from './metrics.js'
 import { startReconciler } from './reconciler.js'
+import { operatorRoutes } from './routes/operators.js'
+import { errorSchema } from './routes/schemas.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { startSweeper } from './sweeper.js'
 
@@ -10,6 +13,8 @@ import { startSweeper } from './sweeper.js'
 export interface RelaySignals {
   /** Closes a finished session's sockets on every relay. */
   sessionFinished: (sessionId: string) => void
+  /** Closes a revoked operator's sockets on every relay. */
+  operatorRevoked: (sessionId: string, userId: string) => void
 }
 
 export interface ControlPlanePluginOptions {
@@ -18,10 +23,10 @@ export interface ControlPlanePluginOptions {
 }
 
 /**
- * The REST control plane of SPEC §3: session routes, the `sessions` gauge,
- * the reconciler of sessions whose publisher's relay died, the sweeper of
- * idle and expired sessions (SPEC §10). Needs core's
- * presence and session store plugins.
+ * The REST control plane of SPEC §3 and §9: session and operator routes
+ * (behind API keys in `token` mode, with CORS), the `sessions` gauge, the
+ * reconciler of sessions whose publisher's relay died, the sweeper of idle
+ * and expired sessions (SPEC §10). Needs core's presence and store plugins.
  */
 export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { config, signals }) => {
   const log = app.log as Logger
@@ -38,11 +43,22 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { co
     logger: log,
   })
   app.addHook('onClose', async () => { stopReconciler(); await stopSweeper() })
-  allowConsoleOrigins(app)
-  await app.register(sessionRoutes, {
-    sessions: app.sessions,
-    presence: app.presence,
-    onFinished: signals.sessionFinished,
-    wsBaseUrl: config.ws.baseUrl,
+
+  const { jwt } = config.auth
+  const tokens = jwt.secret === undefined && jwt.publicKey === undefined ? undefined : new OperatorTokens(jwt)
+  app.addSchema(errorSchema)
+  // The REST API's own context: its CORS and API-key hooks apply to its routes only.
+  await app.register(async (rest) => {
+    await restCors(rest, config.auth.corsOrigins)
+    requireApiKey(rest, config.auth)
+    await rest.register(sessionRoutes, { sessions: app.sessions, presence: app.presence, onFinished: signals.sessionFinished, wsBaseUrl: config.ws.baseUrl })
+    await rest.register(operatorRoutes, {
+      sessions: app.sessions,
+      operators: app.operators,
+      presence: app.presence,
+      tokens,
+      onRevoked: signals.operatorRevoked,
+      wsBaseUrl: config.ws.baseUrl,
+    })
   })
 }, { name: 'ss-control-plane', fastify: '5.x', dependencies: ['ss-presence', 'ss-sessions'] })

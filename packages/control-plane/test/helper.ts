@@ -85,6 +85,7 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
     // As `serve` wires it: the database answers and the migrations are applied.
     const readiness = new Readiness()
     const finished: string[] = []
+    const revoked: Array<{ id: string, userId: string }> = []
     const app = createBaseApp({ logger, metrics: createMetrics('control-plane'), readiness, trustProxy: config.trustProxy })
     t.teardown(async () => { await app.close() })
     const appDatabase = options.database ?? database
@@ -92,7 +93,7 @@ export function testApps (root: Teardown, kind: Backend['kind']): MakeApp {
     readiness.add('migrations', migrationsCheck(appDatabase.sql, migrationsDir))
     await app.register(presencePlugin, { config, nodeId: randomUUID() })
     await app.register(sessionStorePlugin)
-    await app.register(controlPlanePlugin, { config, signals: { sessionFinished: (id) => finished.push(id) } })
+    await app.register(controlPlanePlugin, { config, signals: { sessionFinished: (id) => finished.push(id), operatorRevoked: (id, userId) => revoked.push({ id, userId }) } })
     await app.ready()
     const presence: Presence = app.presence
     return { app, sql, readiness, presence, finished, inject: async (request) => await app.inject(request) }

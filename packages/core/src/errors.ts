@@ -62,7 +62,7 @@ export const RequestMalformedError = defineError('SS_REQUEST_MALFORMED', 'the re
 
 // Sessions
 export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, CloseCode.notFound)
-export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 410, CloseCode.finished)
+export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 409, CloseCode.finished)
 export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, CloseCode.unauthorized)
 export const TooManyOperatorsError = defineError('SS_TOO_MANY_OPERATORS', 'session %s already has %s operators', 409, CloseCode.conflict)
 

@@ -1,8 +1,11 @@
+// The route schema's OpenAPI fields (summary, tags, hide…) for every package that registers routes.
+/// <reference types="@fastify/swagger" preserve="true" />
 import type { Backplane } from './backplane/index.js'
 import type { Database } from './database/connection.js'
 import type { Readiness } from './http/readiness.js'
 import type { Metrics } from './metrics.js'
 import type { Presence } from './presence/index.js'
+import type { OperatorStore } from './sessions/operator-store.js'
 import type { SessionStore } from './sessions/store.js'
 
 // What the base app and core's plugins decorate the Fastify instance with.
@@ -20,5 +23,7 @@ declare module 'fastify' {
     presence: Presence
     /** sessionStorePlugin */
     sessions: SessionStore
+    /** sessionStorePlugin */
+    operators: OperatorStore
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { connect, externalTarget, findDir, loadConfig, migrateUp, SessionStore, type Sql } from '@streaming-service/core'
+import { connect, externalTarget, findDir, loadConfig, migrateUp, OperatorStore, SessionStore, type Sql } from '@streaming-service/core'
 import { createTestDatabase, prng } from '@streaming-service/testing'
 
 // Sessions per status come from counters the database keeps (no scan per
@@ -61,7 +61,7 @@ t.test('sessions that never became active are finished past the idle TTL, in bat
 t.test('finished sessions past the retention are deleted with their operators', async (t) => {
   await sql`delete from streaming_sessions`
   const expired = (await store.create(randomUUID())).session.id
-  await store.registerOperator(expired, 'op-1', 10)
+  await new OperatorStore(sql).register(expired, 'op-1', 10)
   await store.finish(expired)
   const recent = (await store.create(randomUUID())).session.id
   await store.finish(recent)

@@ -52,6 +52,7 @@ export const CloseReason = {
   streamRestarted: 'stream restarted: reconnect',
   streamInterrupted: 'stream interrupted: reconnect',
   tooSlow: 'too slow: could not keep up with the stream',
+  revoked: 'operator revoked',
 } as const
 
 /** Longest close reason in UTF-8 bytes (RFC 6455: 125-byte control frame payload minus the 2-byte code). */

@@ -1,4 +1,8 @@
-import { SessionFinishedError, SessionNotFoundError, StreamKeyInvalidError, verifyStreamKey, type SessionStore } from '@streaming-service/core'
+import {
+  OperatorRevokedError, SessionFinishedError, SessionNotFoundError, StreamKeyInvalidError, TokenInvalidError, verifyStreamKey,
+  type AuthMode, type OperatorStore, type SessionStore,
+} from '@streaming-service/core'
+import type { Credentials } from './credentials.js'
 
 export interface PublisherTicket { role: 'publisher', sessionId: string, clientId: string, epoch: number }
 export interface OperatorTicket { role: 'operator', sessionId: string, clientId: string, userId: string, joinedAt: Date, firstJoin: boolean }
@@ -7,6 +11,8 @@ export type Ticket = PublisherTicket | OperatorTicket
 export interface AdmissionOptions {
   /** SESSION_MAX_OPERATORS: distinct operators a session may ever have. */
   maxOperators: number
+  /** AUTH_MODE: in `token` mode operators need a token (verified in credentials.ts). */
+  authMode: AuthMode
 }
 
 /**
@@ -28,11 +34,13 @@ export interface AdmissionOptions {
  */
 export class Admission {
   readonly #sessions: SessionStore
-  readonly #maxOperators: number
+  readonly #operators: OperatorStore
+  readonly #options: AdmissionOptions
 
-  constructor (sessions: SessionStore, options: AdmissionOptions) {
-    this.#sessions = sessions
-    this.#maxOperators = options.maxOperators
+  constructor (stores: { sessions: SessionStore, operators: OperatorStore }, options: AdmissionOptions) {
+    this.#sessions = stores.sessions
+    this.#operators = stores.operators
+    this.#options = options
   }
 
   /**
@@ -43,24 +51,32 @@ export class Admission {
    * current one. Anyone else is an operator: registered on its first connection;
    * a new operator is refused when the session already has `maxOperators`, a
    * registered one is always admitted. Operators may join `waiting` and `active`
-   * sessions; nobody joins a finished one.
+   * sessions; nobody joins a finished one (its tokens die with it). In `token`
+   * mode an operator needs a verified token, refused (4403) when it was issued
+   * no later than the operator's revocation.
    */
-  async admit (sessionId: string, userId: string, streamKey: string | undefined): Promise<Ticket> {
+  async admit (sessionId: string, userId: string, credentials: Credentials): Promise<Ticket> {
     const session = await this.#sessions.lookupForAdmission(sessionId, userId)
     if (session === undefined) throw new SessionNotFoundError(sessionId)
     if (session.status === 'finished') throw new SessionFinishedError(sessionId)
     const clientId = session.clientId
 
     if (userId.toLowerCase() === clientId) {
-      if (!verifyStreamKey(streamKey, session.streamKeyHash)) throw new StreamKeyInvalidError()
+      if (!verifyStreamKey(credentials.streamKey, session.streamKeyHash)) throw new StreamKeyInvalidError()
       return { role: 'publisher', sessionId, clientId, epoch: await this.#sessions.activate(sessionId) }
+    }
+    if (this.#options.authMode === 'token') {
+      const token = credentials.token
+      if (token === undefined) throw new TokenInvalidError('missing: operators present ?token= or Authorization: Bearer <token>')
+      // iat has whole seconds: a token of the revocation's own second is refused too.
+      if (session.revokedAt !== null && token.iat <= Math.floor(session.revokedAt.getTime() / 1000)) throw new OperatorRevokedError(userId, sessionId)
     }
 
     // A known operator needs no write and no lock: the common reconnect path.
     if (session.operatorJoinedAt !== null) {
       return { role: 'operator', sessionId, clientId, userId, joinedAt: session.operatorJoinedAt, firstJoin: false }
     }
-    return { role: 'operator', sessionId, clientId, userId, ...await this.#sessions.registerOperator(sessionId, userId, this.#maxOperators) }
+    return { role: 'operator', sessionId, clientId, userId, ...await this.#operators.register(sessionId, userId, this.#options.maxOperators) }
   }
 
   /**

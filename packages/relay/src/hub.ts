@@ -7,7 +7,7 @@ import type { GopCacheOptions } from './media/index.js'
 import type { RelayMetrics } from './metrics.js'
 import type { OperatorSink } from './operator-sink.js'
 import { Replica, type ReplicationContext } from './replication.js'
-import { announceFinished } from './wire.js'
+import { announceFinished, announceRevoked } from './wire.js'
 
 /** How long a finished session id is remembered, to refuse sockets admitted just before the end. */
 const FINISHED_MEMORY_MS = 10 * 60_000
@@ -52,6 +52,7 @@ export class Hub {
       remoteLatency: metrics.latency.labels('remote'),
       streamSyncs: metrics.streamSyncs,
       onFinished: (sessionId) => this.#closeFinished(sessionId),
+      onRevoked: (sessionId, userId) => this.#closeRevoked(sessionId, userId),
     }
     metrics.cacheBytes.source = () => {
       let bytes = 0
@@ -107,6 +108,12 @@ export class Hub {
     this.#closeFinished(sessionId)
   }
 
+  /** Operator `userId` was revoked: close its sockets here and on every node (forbidden). */
+  revokeOperator (sessionId: string, userId: string): void {
+    announceRevoked(this.#backplane, sessionId, userId)
+    this.#closeRevoked(sessionId, userId)
+  }
+
   /** Whether this node saw the session finish (it refuses new sockets of it). */
   isFinished (sessionId: string): boolean {
     const at = this.#finished.get(sessionId)
@@ -145,6 +152,10 @@ export class Hub {
     this.#finished.set(sessionId, Date.now())
     this.#pruneFinished()
     this.#sessions.get(sessionId)?.session.close(CloseCode.finished, CloseReason.finished)
+  }
+
+  #closeRevoked (sessionId: string, userId: string): void {
+    this.#sessions.get(sessionId)?.session.closeOperator(userId, CloseCode.forbidden, CloseReason.revoked)
   }
 
   #pruneFinished (): void {

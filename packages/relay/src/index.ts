@@ -1,3 +1,3 @@
 export { relayPlugin, type RelayPluginOptions } from './plugin.js'
 export { Hub, type HubOptions } from './hub.js'
-export { announceFinished } from './wire.js'
+export { announceFinished, announceRevoked } from './wire.js'

@@ -95,6 +95,11 @@ export class LocalSession {
     }
   }
 
+  /** Closes every socket of operator `userId` here (revoked, SPEC §9). */
+  closeOperator (userId: string, code: number, reason: string): void {
+    for (const sink of this.operators) if (sink.userId === userId) sink.socket.close(code, reason)
+  }
+
   close (code: number, reason: string): void {
     this.#publisher?.socket.close(code, reason)
     for (const sink of this.operators) sink.socket.close(code, reason)

@@ -10,6 +10,8 @@ export type SinkDropReason =
   | 'keyframe_skip'
 
 export interface OperatorSinkOptions {
+  /** The operator's user id (revocation closes every sink of it). */
+  userId?: string
   /** Unsent bytes (ws bufferedAmount) above which this operator is behind. */
   maxBufferedBytes: number
   /** How long an operator may stay over the bound before it is cut off (tooSlow). */
@@ -66,6 +68,7 @@ type Mode =
  */
 export class OperatorSink {
   readonly socket: WebSocket
+  readonly userId: string | undefined
   readonly #options: OperatorSinkOptions
   #mode: Mode = { name: 'joining' }
   /** Stream offset after the last byte sent (media streams). */
@@ -78,6 +81,7 @@ export class OperatorSink {
 
   constructor (socket: WebSocket, options: OperatorSinkOptions) {
     this.socket = socket
+    this.userId = options.userId
     this.#options = options
   }
 

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Config, Logger } from '@streaming-service/core'
+import { OperatorTokens, type Config, type Logger } from '@streaming-service/core'
 import { consolePlugin } from '@streaming-service/console'
 import { Admission } from './admission.js'
 import { Hub } from './hub.js'
@@ -22,10 +22,12 @@ export const relayPlugin = fp<RelayPluginOptions>(async (app, { config }) => {
   const hub = new Hub({ backplane: app.backplane, metrics, logger: (app.log as Logger).child({ component: 'hub' }) })
   app.decorate('hub', hub)
   await app.register(consolePlugin)
+  const { jwt, mode } = config.auth
   await app.register(relaySockets, {
     config,
     hub,
     metrics,
-    admission: new Admission(app.sessions, { maxOperators: config.session.maxOperators }),
+    admission: new Admission(app, { maxOperators: config.session.maxOperators, authMode: mode }),
+    tokens: jwt.secret === undefined && jwt.publicKey === undefined ? undefined : new OperatorTokens(jwt),
   })
 }, { name: 'ss-relay', fastify: '5.x', dependencies: ['ss-backplane', 'ss-presence', 'ss-sessions'] })

@@ -22,6 +22,8 @@ export interface ReplicationContext {
   streamSyncs: Pick<Counter, 'inc'>
   /** A `finished` signal came for the session: the node refuses and closes its sockets. */
   onFinished: (sessionId: string) => void
+  /** A `revoked` signal came: the node closes that operator's sockets. */
+  onRevoked: (sessionId: string, userId: string) => void
 }
 
 /**
@@ -192,6 +194,9 @@ export class Replica {
       case 'publisher':
         this.#session.publisherElsewhere(signal.epoch)
         if (signal.epoch > this.#epoch) this.#restart(origin, signal.epoch, frame.seq + 1)
+        break
+      case 'revoked':
+        this.#context.onRevoked(this.#session.id, signal.userId)
         break
       case 'sync-request':
         if (this.#session.publisher !== undefined && this.#origin === this.#nodeId) this.#queueStreamState()

@@ -2,10 +2,11 @@ import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyReply, Fas
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import {
-  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Config,
+  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Config, type OperatorTokens,
 } from '@streaming-service/core'
 import { CloseCode, CloseReason, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Admission, Ticket } from './admission.js'
+import { readCredentials } from './credentials.js'
 import type { Hub } from './hub.js'
 import { closeCodeLabel, type RelayMetrics } from './metrics.js'
 import { OperatorSink } from './operator-sink.js'
@@ -15,6 +16,8 @@ export interface RelaySocketOptions {
   config: Readonly<Config>
   hub: Hub
   admission: Admission
+  /** Verifies operator tokens (token mode, or whenever a key is configured). */
+  tokens: OperatorTokens | undefined
   metrics: RelayMetrics
 }
 
@@ -81,7 +84,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     },
   })
 
-  const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>, reply: FastifyReply) => {
+  const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string } }>, reply: FastifyReply) => {
     // Only upgrades are admitted: a plain GET must not mark a session active or register an operator.
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
       return await reply.status(426).header('upgrade', 'websocket').send(errorBody(new UpgradeRequiredError()))
@@ -101,8 +104,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       const sessionId = parseUuid(request.params.sessionId, 'session id')
       const userId = parseUserId(request.params.userId)
       if (hub.isFinished(sessionId)) throw new SessionFinishedError(sessionId)
-      const streamKey = typeof request.query.stream_key === 'string' ? request.query.stream_key : undefined
-      request[kAdmission] = await admission.admit(sessionId, userId, streamKey)
+      const credentials = await readCredentials(request, sessionId, userId, options.config.auth.mode, options.tokens)
+      request[kAdmission] = await admission.admit(sessionId, userId, credentials)
     } catch (err) {
       const refused = refusal(err)
       if (refused.code === CloseCode.internalError || refused.code === CloseCode.tryAgainLater) request.log.warn({ err }, 'admission failed')
@@ -110,7 +113,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     }
   }
 
-  app.get<{ Params: { sessionId: string, userId: string }, Querystring: { stream_key?: string } }>(
+  app.get<{ Params: { sessionId: string, userId: string } }>(
     STREAM_ROUTE,
     { websocket: true, preValidation: admit },
     (socket, request) => {
@@ -168,6 +171,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   function operatorSink (socket: WebSocket, ticket: Extract<Ticket, { role: 'operator' }>, log: Logger): OperatorSink {
     // Operators' own messages are not relayed: nothing listens to them.
     return new OperatorSink(socket, {
+      userId: ticket.userId,
       maxBufferedBytes: limits.operatorMaxBuffer,
       maxLagMs: limits.operatorMaxLagMs,
       onDrop: (reason) => dropped[reason].inc(),

@@ -16,11 +16,13 @@ export const FrameKind = { mediaBinary: 1, mediaText: 2, signal: 3, streamState:
  *   close older ones. Its stream starts with the next media frame of the same origin.
  * - `sync-request`: a node that follows the session mid-stream asks the
  *   publisher's node for a `streamState` frame.
+ * - `revoked`: operator `userId` was revoked; every node closes its sockets (4403).
  */
 export type Signal =
   | { type: 'finished' }
   | { type: 'publisher', epoch: number }
   | { type: 'sync-request' }
+  | { type: 'revoked', userId: string }
 
 export function signalFrame (signal: Signal, seq = 0): Frame {
   return { kind: FrameKind.signal, seq, payload: Buffer.from(JSON.stringify(signal)), sentAt: Date.now() }
@@ -33,6 +35,7 @@ export function parseSignal (frame: Frame): Signal | null {
     if (signal?.type === 'finished') return { type: 'finished' }
     if (signal?.type === 'sync-request') return { type: 'sync-request' }
     if (signal?.type === 'publisher' && Number.isSafeInteger(signal.epoch)) return { type: 'publisher', epoch: signal.epoch! }
+    if (signal?.type === 'revoked' && typeof signal.userId === 'string') return { type: 'revoked', userId: signal.userId }
   } catch {}
   return null
 }
@@ -40,6 +43,11 @@ export function parseSignal (frame: Frame): Signal | null {
 /** Tells every node that the session is finished (false if the backplane dropped it). For processes without a relay. */
 export function announceFinished (backplane: Backplane, sessionId: string): boolean {
   return backplane.publish(sessionId, signalFrame({ type: 'finished' }))
+}
+
+/** Tells every node to close operator `userId`'s sockets of the session. For processes without a relay. */
+export function announceRevoked (backplane: Backplane, sessionId: string, userId: string): boolean {
+  return backplane.publish(sessionId, signalFrame({ type: 'revoked', userId }))
 }
 
 /**

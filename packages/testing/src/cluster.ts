@@ -16,6 +16,8 @@ export interface Cluster {
   /** Starts one more relay with the cluster's environment. */
   addRelay (env?: Record<string, string>): Promise<ServiceProcess>
   createSession (clientId?: string): Promise<CreatedSession>
+  /** `Authorization: Bearer <the first of API_KEYS>` when the cluster runs with AUTH_MODE=token, else nothing. */
+  authHeaders: Record<string, string>
   /** ws://127.0.0.1:<relay port>/ws/stream/<session>/<user>[?stream_key=…] */
   wsUrl (relay: ServiceProcess, sessionId: string, userId: string, streamKey?: string): string
 }
@@ -35,6 +37,8 @@ export async function startCluster (t: Teardown, options: { relays?: number, env
     LOG_LEVEL: 'info',
     ...options.env,
   }
+  const apiKey = (env as Record<string, string | undefined>).API_KEYS?.split(',')[0]?.trim()
+  const authHeaders: Record<string, string> = apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` }
   const migrated = await runCli(['migrate', 'up'], env)
   if (migrated.code !== 0) throw new Error(`migrate up failed: ${migrated.stderr}`)
   const [controlPlane, ...relays] = await Promise.all([
@@ -46,11 +50,12 @@ export async function startCluster (t: Teardown, options: { relays?: number, env
     env,
     controlPlane: controlPlane!,
     relays,
+    authHeaders,
     addRelay: async (extra = {}) => await startService(t, ['relay'], { ...env, ...extra }),
     async createSession (clientId = randomUUID()) {
       const res = await fetch(`${controlPlane!.url}/sessions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...authHeaders },
         body: JSON.stringify({ client_id: clientId }),
       })
       if (res.status !== 201) throw new Error(`POST /sessions: ${res.status} ${await res.text()}`)

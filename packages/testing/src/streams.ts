@@ -7,8 +7,8 @@ import { openSocket, type TestSocket } from './ws-client.js'
 interface Teardown { teardown (fn: () => unknown): void }
 
 /** An open test socket (rejects if it is closed before opening). */
-export async function connected (t: Teardown, url: string): Promise<TestSocket> {
-  const socket = openSocket(t, url)
+export async function connected (t: Teardown, url: string, options: { headers?: Record<string, string> } = {}): Promise<TestSocket> {
+  const socket = openSocket(t, url, options)
   await socket.opened
   return socket
 }

@@ -18,9 +18,9 @@ export interface TestSocket {
   close (code?: number): Promise<{ code: number, reason: string }>
 }
 
-/** A real `ws` client that records what it receives; terminated at teardown. */
-export function openSocket (t: Teardown, url: string): TestSocket {
-  const socket = new WebSocket(url, { perMessageDeflate: false })
+/** A real `ws` client that records what it receives; terminated at teardown. `headers`: of the upgrade request. */
+export function openSocket (t: Teardown, url: string, options: { headers?: Record<string, string> } = {}): TestSocket {
+  const socket = new WebSocket(url, { perMessageDeflate: false, ...(options.headers === undefined ? {} : { headers: options.headers }) })
   const messages: ReceivedMessage[] = []
   const waiters = new Set<() => void>()
   socket.on('message', (data: Buffer, binary: boolean) => {

@@ -1,12 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { controlPlanePlugin } from '@streaming-service/control-plane'
+import { controlPlanePlugin, type RelaySignals } from '@streaming-service/control-plane'
 import {
   backplanePlugin, ConfigInvalidError, createBaseApp, createMetrics, databasePlugin, migrateUp, migrationsCheck, newNodeId, presencePlugin,
   Readiness, sessionStorePlugin, type Database, type Logger,
 } from '@streaming-service/core'
-import { announceFinished, relayPlugin } from '@streaming-service/relay'
+import { announceFinished, announceRevoked, relayPlugin } from '@streaming-service/relay'
 import { createContext, type Context } from '../context.js'
 import type { Env } from '../env.js'
 
@@ -111,8 +111,10 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
     await app.register(sessionStorePlugin)
     if (role !== 'relay') {
       // In one process the relay is local too: a node never receives its own publications.
-      const sessionFinished = role === 'api' ? (id: string) => app.hub.finishSession(id) : (id: string) => { announceFinished(app.backplane, id) }
-      await app.register(controlPlanePlugin, { config, signals: { sessionFinished } })
+      const signals: RelaySignals = role === 'api'
+        ? { sessionFinished: (id) => app.hub.finishSession(id), operatorRevoked: (id, userId) => app.hub.revokeOperator(id, userId) }
+        : { sessionFinished: (id) => { announceFinished(app.backplane, id) }, operatorRevoked: (id, userId) => { announceRevoked(app.backplane, id, userId) } }
+      await app.register(controlPlanePlugin, { config, signals })
     }
     if (role !== 'control-plane') await app.register(relayPlugin, { config })
     // A node that can be ready in a moment is ready when it says "listening".

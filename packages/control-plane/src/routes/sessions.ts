@@ -1,7 +1,8 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { parseUuid, type Presence, type Session, type SessionStore } from '@streaming-service/core'
-import { streamPath } from '@streaming-service/protocol'
+import { streamPath, type CreatedSession, type SessionView } from '@streaming-service/protocol'
 import { wsBaseUrl } from '../ws-url.js'
+import { createdSession, createSessionBody, sessionErrors, sessionIdParams, sessionView } from './schemas.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionStore
@@ -11,42 +12,44 @@ export interface SessionRoutesOptions {
   wsBaseUrl?: string
 }
 
-const createBody = {
-  type: 'object',
-  required: ['client_id'],
-  additionalProperties: false,
-  properties: {
-    client_id: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' },
-  },
-} as const
-
-function iso (date: Date | null): string | null {
+export function iso (date: Date): string
+export function iso (date: Date | null): string | null
+export function iso (date: Date | null): string | null {
   return date === null ? null : date.toISOString()
 }
 
 /** SPEC §3 session resources. Never exposes the stream key except on create. */
 export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (app, options) => {
   const { sessions, presence } = options
-  const wsUrl = (request: Parameters<typeof wsBaseUrl>[0], session: Session) =>
-    wsBaseUrl(request, options.wsBaseUrl) + streamPath(session.id, session.clientId)
+  const wsUrl = (request: FastifyRequest, session: Session) => wsBaseUrl(request, options.wsBaseUrl) + streamPath(session.id, session.clientId)
 
-  app.post<{ Body: { client_id: string } }>('/sessions', { schema: { body: createBody } }, async (request, reply) => {
+  app.post<{ Body: { client_id: string } }>('/sessions', {
+    schema: {
+      summary: 'Create a session',
+      tags: ['sessions'],
+      body: createSessionBody,
+      response: { 201: createdSession, 400: sessionErrors[400], 401: sessionErrors[401], 503: sessionErrors[503] },
+    },
+  }, async (request, reply) => {
     const { session, streamKey } = await sessions.create(request.body.client_id.toLowerCase())
     request.log.info({ sessionId: session.id, clientId: session.clientId }, 'session created')
-    return reply.status(201).send({
+    const body: CreatedSession = {
       session_id: session.id,
       client_id: session.clientId,
       stream_key: streamKey,
       ws_url: wsUrl(request, session),
-      status: session.status,
+      status: 'waiting',
       created_at: iso(session.createdAt),
-    })
+    }
+    return await reply.status(201).send(body)
   })
 
-  app.get<{ Params: { id: string } }>('/sessions/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/sessions/:id', {
+    schema: { summary: 'A session, without its stream key', tags: ['sessions'], params: sessionIdParams, response: { 200: sessionView, ...sessionErrors } },
+  }, async (request) => {
     const session = await sessions.get(parseUuid(request.params.id, 'session id'))
     const publisherOnline = session.status !== 'finished' && await presence.publisherOnline(session.id)
-    return {
+    const body: SessionView = {
       session_id: session.id,
       client_id: session.clientId,
       status: session.status,
@@ -57,25 +60,21 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       operators_count: session.operatorsCount,
       publisher_online: publisherOnline,
     }
+    return body
   })
 
-  app.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/sessions/:id', {
+    schema: {
+      summary: 'Finish a session: every socket of it closes (4410); repeating it is fine',
+      tags: ['sessions'],
+      params: sessionIdParams,
+      response: { 204: { type: 'null', description: 'Finished' }, ...sessionErrors },
+    },
+  }, async (request, reply) => {
     const session = await sessions.finish(parseUuid(request.params.id, 'session id'))
     // Repeated on every DELETE: a relay that missed the first one still closes its sockets.
     options.onFinished(session.id)
     request.log.info({ sessionId: session.id }, 'session finished')
-    return reply.status(204).send()
-  })
-
-  app.get<{ Params: { id: string } }>('/sessions/:id/operators', async (request) => {
-    const id = parseUuid(request.params.id, 'session id')
-    const [operators, online] = await Promise.all([sessions.operators(id), presence.onlineOperators(id)])
-    return {
-      operators: operators.map((operator) => ({
-        user_id: operator.userId,
-        joined_at: iso(operator.joinedAt),
-        online: online.has(operator.userId),
-      })),
-    }
+    return await reply.status(204).send()
   })
 }

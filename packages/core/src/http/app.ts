@@ -8,6 +8,7 @@ import { NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
+import { registerOpenApi } from './openapi.js'
 import type { Readiness } from './readiness.js'
 import type { TrustProxy } from './trust-proxy.js'
 import '../types.js'
@@ -145,20 +146,26 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     return reply.status(404).send(errorBody(err))
   })
 
-  app.get('/health', async () => ({ status: 'ok' }))
+  // The probes load after the OpenAPI plugin, so the document lists them too.
+  void app.register(registerOpenApi)
+  void app.register(async (probes) => {
+    probes.get('/health', { schema: { summary: 'Alive (no dependency checked)', tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', async (_request, reply) => {
-    const report = await readiness.evaluate()
-    if (report.ready) return { status: 'ready', checks: report.checks }
-    const failed = Object.entries(report.checks).filter(([, result]) => result !== 'ok')
-    const err = new NotReadyError(failed.map(([name, result]) => `${name}: ${result}`).join('; '))
-    return reply.status(503).send({ ...errorBody(err), checks: report.checks })
-  })
+    probes.get('/ready', {
+      schema: { summary: 'Ready: database, migrations and backplane answer, not draining (503 says which check failed)', tags: ['operations'], security: [] },
+    }, async (_request, reply) => {
+      const report = await readiness.evaluate()
+      if (report.ready) return { status: 'ready', checks: report.checks }
+      const failed = Object.entries(report.checks).filter(([, result]) => result !== 'ok')
+      const err = new NotReadyError(failed.map(([name, result]) => `${name}: ${result}`).join('; '))
+      return await reply.status(503).send({ ...errorBody(err), checks: report.checks })
+    })
 
-  registerReadinessMetric(metrics.registry, readiness)
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(metrics.registry.contentType)
-    return await metrics.registry.metrics()
+    registerReadinessMetric(metrics.registry, readiness)
+    probes.get('/metrics', { schema: { summary: 'Prometheus text format', tags: ['operations'], security: [] } }, async (_request, reply) => {
+      reply.type(metrics.registry.contentType)
+      return await metrics.registry.metrics()
+    })
   })
 
   return app

@@ -1,4 +1,4 @@
-import { SessionFinishedError, SessionNotFoundError, TooManyOperatorsError } from '../errors.js'
+import { SessionFinishedError, SessionNotFoundError } from '../errors.js'
 import type { Sql } from '../database/connection.js'
 import { wrapDatabaseError } from '../database/errors.js'
 import { generateStreamKey, hashStreamKey } from './stream-key.js'
@@ -15,11 +15,6 @@ export interface Session {
   operatorsCount: number
 }
 
-export interface Operator {
-  userId: string
-  joinedAt: Date
-}
-
 /** What admitting a connection needs to know of a session, for one user id. */
 export interface AdmissionLookup {
   clientId: string
@@ -27,6 +22,8 @@ export interface AdmissionLookup {
   status: SessionStatus
   /** This user's registration, when it is already an operator of the session. */
   operatorJoinedAt: Date | null
+  /** When this user was last revoked from the session: its tokens issued until then are refused. */
+  revokedAt: Date | null
 }
 
 interface SessionRow {
@@ -54,7 +51,7 @@ function toSession (row: SessionRow): Session {
 const SESSION_COLUMNS = 's.id, s.client_id, s.status, s.created_at, s.started_at, s.finished_at'
 
 /**
- * Sessions and their operators in PostgreSQL: the one place with SQL on
+ * Sessions in PostgreSQL: with OperatorStore, the one place with SQL on
  * them, for the control plane and the relays' admission alike. Every method
  * takes already validated ids and throws registry errors (driver errors are
  * wrapped with their cause).
@@ -117,15 +114,16 @@ export class SessionStore {
 
   async lookupForAdmission (id: string, userId: string): Promise<AdmissionLookup | undefined> {
     const [row] = await this.#run(`look up session ${id}`, async () => await this.#sql<Array<{
-      client_id: string, stream_key_hash: Buffer, status: SessionStatus, joined_at: Date | null
+      client_id: string, stream_key_hash: Buffer, status: SessionStatus, joined_at: Date | null, revoked_at: Date | null
     }>>`
-      select s.client_id, s.stream_key_hash, s.status, o.joined_at
+      select s.client_id, s.stream_key_hash, s.status, o.joined_at, r.revoked_at
       from streaming_sessions s
       left join session_operators o on o.session_id = s.id and o.user_id = ${userId}
+      left join operator_revocations r on r.session_id = s.id and r.user_id = ${userId}
       where s.id = ${id}`)
     return row === undefined
       ? undefined
-      : { clientId: row.client_id, streamKeyHash: row.stream_key_hash, status: row.status, operatorJoinedAt: row.joined_at }
+      : { clientId: row.client_id, streamKeyHash: row.stream_key_hash, status: row.status, operatorJoinedAt: row.joined_at, revokedAt: row.revoked_at }
   }
 
   /** Marks the session active for a new publisher connection and returns its epoch (one more than the last). */
@@ -141,39 +139,6 @@ export class SessionStore {
     // Finished (or gone) since the caller looked it up.
     if (row === undefined) throw new SessionFinishedError(id)
     return Number(row.publisher_epoch)
-  }
-
-  /**
-   * Registers a new operator under the limit. Concurrent joins on different
-   * relays (different pools) serialise on the session row's lock; each
-   * statement after the lock sees the operators committed before it was
-   * granted (READ COMMITTED takes a fresh snapshot per statement), so the count
-   * cannot be stale. A single statement could not guarantee that: its snapshot
-   * predates the lock wait.
-   */
-  async registerOperator (id: string, userId: string, maxOperators: number): Promise<{ joinedAt: Date, firstJoin: boolean }> {
-    return await this.#run(`register operator of ${id}`, async () => await this.#sql.begin(async (tx) => {
-      const [locked] = await tx<Array<{ status: SessionStatus }>>`
-        select status from streaming_sessions where id = ${id} for update`
-      if (locked === undefined) throw new SessionNotFoundError(id)
-      if (locked.status === 'finished') throw new SessionFinishedError(id)
-
-      const [seen] = await tx<Array<{ operators: number, joined_at: Date | null }>>`
-        select count(*)::int as operators, max(joined_at) filter (where user_id = ${userId}) as joined_at
-        from session_operators where session_id = ${id}`
-      // Registered by a concurrent connection of the same user while we waited for the lock.
-      if (seen!.joined_at !== null) return { joinedAt: seen!.joined_at, firstJoin: false }
-      if (seen!.operators >= maxOperators) throw new TooManyOperatorsError(id, maxOperators)
-
-      const [inserted] = await tx<Array<{ joined_at: Date }>>`
-        insert into session_operators (session_id, user_id) values (${id}, ${userId})
-        on conflict (session_id, user_id) do nothing
-        returning joined_at`
-      if (inserted !== undefined) return { joinedAt: inserted.joined_at, firstJoin: true }
-      const [existing] = await tx<Array<{ joined_at: Date }>>`
-        select joined_at from session_operators where session_id = ${id} and user_id = ${userId}`
-      return { joinedAt: existing!.joined_at, firstJoin: false }
-    }))
   }
 
   /** Back to `waiting` unless a newer publisher (epoch) took over or the session finished. */
@@ -225,17 +190,5 @@ export class SessionStore {
       )
       returning id`)
     return rows.length
-  }
-
-  /** Operators in join order; throws SS_SESSION_NOT_FOUND for an unknown session. */
-  async operators (id: string): Promise<Operator[]> {
-    const rows = await this.#run('list operators', async () => await this.#sql<Array<{ exists: boolean, user_id: string | null, joined_at: Date | null }>>`
-      select true as exists, o.user_id, o.joined_at
-      from streaming_sessions s
-      left join session_operators o on o.session_id = s.id
-      where s.id = ${id}
-      order by o.joined_at asc, o.user_id asc`)
-    if (rows.length === 0) throw new SessionNotFoundError(id)
-    return rows.filter((row) => row.user_id !== null).map((row) => ({ userId: row.user_id!, joinedAt: row.joined_at! }))
   }
 }

@@ -1,0 +1,38 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * SPEC §9: an OpenAPI 3.1 document at /openapi.json, generated from the route
+ * schemas that validate requests (registered before every route, so it sees
+ * them all), rendered at /docs from the swagger-ui assets this package ships
+ * (no CDN). Both stay open in `token` mode: the document holds no secret.
+ */
+export async function registerOpenApi (app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'streaming-service',
+        version: '1',
+        description: 'PSDS live-stream sessions: REST control plane and the WebSocket stream route. ' +
+          'In AUTH_MODE=token, /sessions… needs Authorization: Bearer <API key>; operators present a token (?token= or Bearer) on the stream route.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS (AUTH_MODE=token)' },
+          operatorToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An operator token: ?token= or Authorization: Bearer on the stream route' },
+        },
+      },
+      security: [{ apiKey: [] }],
+      tags: [
+        { name: 'sessions', description: 'Session lifecycle (SPEC §3)' },
+        { name: 'operators', description: 'Operators, revocation and tokens (SPEC §9)' },
+        { name: 'stream', description: 'The WebSocket stream route (SPEC §5)' },
+        { name: 'operations', description: 'Probes and metrics' },
+      ],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+}
