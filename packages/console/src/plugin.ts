@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifySchema } from 'fastify'
 
 export interface ConsolePluginOptions {
   /** The built page (index.html and its assets); default: this package's `dist/public`. */
@@ -26,6 +26,10 @@ const contentSecurityPolicy = [
 
 interface Asset { body: Buffer, type: string }
 
+// How /openapi.json describes these routes (read by @fastify/swagger when the app has it).
+const pageDoc: Record<string, unknown> = { summary: 'The web console (open in every mode)', tags: ['console'], security: [] }
+const assetDoc: Record<string, unknown> = { summary: 'The console\'s scripts and styles', tags: ['console'], security: [] }
+
 function loadAssets (root: string): Map<string, Asset> {
   const assets = new Map<string, Asset>()
   if (!existsSync(root)) return assets
@@ -46,7 +50,7 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
   const index = assets.get('index.html')
   if (index === undefined) app.log.warn({ root }, 'web console not built (pnpm build); / answers 503')
 
-  app.get('/', async (_request, reply) => {
+  app.get('/', { schema: pageDoc as FastifySchema }, async (_request, reply) => {
     if (index === undefined) {
       return await reply.status(503).send({ error: { code: 'console_not_built', message: 'the web console is not built: run pnpm build' } })
     }
@@ -58,7 +62,7 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
       .send(index.body)
   })
 
-  app.get<{ Params: { asset: string } }>('/console/:asset', async (request, reply) => {
+  app.get<{ Params: { asset: string } }>('/console/:asset', { schema: assetDoc as FastifySchema }, async (request, reply) => {
     const asset = request.params.asset === 'index.html' ? undefined : assets.get(request.params.asset)
     if (asset === undefined) {
       reply.callNotFound()

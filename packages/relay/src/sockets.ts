@@ -22,6 +22,24 @@ export interface RelaySocketOptions {
 }
 
 type Refusal = { code: number, reason: string }
+
+/** For /openapi.json: admission checks the ids itself, so a refusal is a close code, never a 400. */
+const streamRouteSchema = {
+  summary: 'The stream (WebSocket upgrade): publisher with ?stream_key= or Authorization: Bearer <stream key>; operators with ?token= or Authorization: Bearer <token> in token mode',
+  description: `Refusals are close codes after the upgrade (SPEC §5): ${[
+    CloseCode.badRequest, CloseCode.unauthorized, CloseCode.forbidden, CloseCode.notFound, CloseCode.conflict, CloseCode.finished, CloseCode.tryAgainLater,
+  ].join(', ')}; ${CloseCode.tooLarge} for a message too large; ${CloseCode.tooSlow} for an operator too slow; ${CloseCode.streamRestarted} for a restarted stream.`,
+  tags: ['stream'],
+  security: [{ operatorToken: [] }],
+  params: {
+    type: 'object',
+    properties: {
+      sessionId: { type: 'string', description: 'Session id (UUID)' },
+      userId: { type: 'string', description: 'The session\'s client id (publisher) or an operator\'s user id' },
+    },
+  },
+  response: { 101: { description: 'Switching protocols to WebSocket', type: 'null' } },
+}
 const kAdmission = Symbol('admission')
 
 declare module 'fastify' {
@@ -84,6 +102,11 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     },
   })
 
+  // @fastify/websocket hides its routes from the OpenAPI document; the stream route is part of the API.
+  app.addHook('onRoute', (route) => {
+    if (route.websocket === true && route.schema !== undefined) route.schema.hide = false
+  })
+
   const admit = async (request: FastifyRequest<{ Params: { sessionId: string, userId: string } }>, reply: FastifyReply) => {
     // Only upgrades are admitted: a plain GET must not mark a session active or register an operator.
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
@@ -115,7 +138,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
 
   app.get<{ Params: { sessionId: string, userId: string } }>(
     STREAM_ROUTE,
-    { websocket: true, preValidation: admit },
+    { websocket: true, preValidation: admit, schema: streamRouteSchema },
     (socket, request) => {
       admitting.delete(request)
       const admitted = request[kAdmission]

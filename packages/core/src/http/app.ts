@@ -8,7 +8,7 @@ import { NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
-import { registerOpenApi } from './openapi.js'
+import { openApiPlugin } from './openapi.js'
 import type { Readiness } from './readiness.js'
 import type { TrustProxy } from './trust-proxy.js'
 import '../types.js'
@@ -147,7 +147,7 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
   })
 
   // The probes load after the OpenAPI plugin, so the document lists them too.
-  void app.register(registerOpenApi)
+  void app.register(openApiPlugin)
   void app.register(async (probes) => {
     probes.get('/health', { schema: { summary: 'Alive (no dependency checked)', tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }))
 

@@ -1,14 +1,14 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 
 /**
  * SPEC §9: an OpenAPI 3.1 document at /openapi.json, generated from the route
  * schemas that validate requests (registered before every route, so it sees
- * them all), rendered at /docs from the swagger-ui assets this package ships
+ * them all: a plugin without encapsulation), rendered at /docs from the swagger-ui assets this package ships
  * (no CDN). Both stay open in `token` mode: the document holds no secret.
  */
-export async function registerOpenApi (app: FastifyInstance): Promise<void> {
+export const openApiPlugin = fp(async (app) => {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -30,9 +30,10 @@ export async function registerOpenApi (app: FastifyInstance): Promise<void> {
         { name: 'operators', description: 'Operators, revocation and tokens (SPEC §9)' },
         { name: 'stream', description: 'The WebSocket stream route (SPEC §5)' },
         { name: 'operations', description: 'Probes and metrics' },
+        { name: 'console', description: 'The web console' },
       ],
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-}
+}, { name: 'ss-openapi', fastify: '5.x' })
