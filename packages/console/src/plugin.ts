@@ -58,6 +58,8 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
       .type(index.type)
       .header('cache-control', 'no-cache')
       .header('content-security-policy', contentSecurityPolicy)
+      // A watch link may carry an operator token in the page URL: never send it on as a Referer.
+      .header('referrer-policy', 'no-referrer')
       .header('x-content-type-options', 'nosniff')
       .send(index.body)
   })

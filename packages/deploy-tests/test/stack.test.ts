@@ -5,7 +5,7 @@
 // against them. Only addresses are rewritten: upstream servers and the
 // listen port for nginx, scrape targets (and 1 s intervals) for Prometheus.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
@@ -21,8 +21,8 @@ const cluster = await startCluster(t, { relays: 3 })
 const { controlPlane, relays } = cluster
 const address = (service: ServiceProcess) => `127.0.0.1:${service.port}`
 
-/** deploy/nginx/streaming-service.conf with its upstream servers and listen port pointed at this machine. */
-function templatedNginx (port: number): string {
+/** deploy/nginx/streaming-service.conf with its upstream servers, listen port and access log pointed at this machine. */
+function templatedNginx (port: number, accessLog: string): string {
   let conf = readText('deploy/nginx/streaming-service.conf')
   const upstream = (name: string, addresses: string[]) => {
     const block = new RegExp(`(upstream ${name} \\{[^}]*?)^(\\s*)server \\S+([^;]*);`, 'm')
@@ -32,16 +32,19 @@ function templatedNginx (port: number): string {
   upstream('control_plane', [address(controlPlane)])
   upstream('relays', relays.map(address))
   if ((conf.match(/^\s*listen 80;/gm) ?? []).length !== 1) throw new Error('deploy/nginx: expected one `listen 80;`')
-  return conf.replace(/^(\s*)listen 80;/m, `$1listen 127.0.0.1:${port};`)
+  if (!conf.includes('access_log /var/log/nginx/access.log streaming_service;')) throw new Error('deploy/nginx: expected its access_log with the streaming_service format')
+  return conf
+    .replace(/^(\s*)listen 80;/m, `$1listen 127.0.0.1:${port};`)
+    .replace('access_log /var/log/nginx/access.log streaming_service;', `access_log ${accessLog} streaming_service;`)
 }
 
 /** An unprivileged nginx: its own prefix, logs, temp paths and pid file; the site config included as compose mounts it. */
-async function startNginx (): Promise<{ url: string, port: number, program: Program }> {
+async function startNginx (): Promise<{ url: string, port: number, program: Program, accessLog: () => string }> {
   const dir = scratchDir(t, 'ss-nginx-')
   // Workers drop to nobody when the master runs as root: let them into their temp paths.
   chmodSync(dir, 0o755)
   const port = await freePort()
-  writeFileSync(join(dir, 'site.conf'), templatedNginx(port))
+  writeFileSync(join(dir, 'site.conf'), templatedNginx(port, join(dir, 'site-access.log')))
   writeFileSync(join(dir, 'nginx.conf'), [
     'worker_processes 2;',
     `error_log ${dir}/error.log warn;`,
@@ -59,7 +62,7 @@ async function startNginx (): Promise<{ url: string, port: number, program: Prog
     if (nginx.child.exitCode !== null) throw new Error(`nginx exited: ${nginx.output()}`)
     return (await fetch(`${url}/lb-health`)).status === 200
   }, 10_000).catch((err: Error) => { throw new Error(`${err.message}; nginx: ${nginx.output()}`) })
-  return { url, port, program: nginx }
+  return { url, port, program: nginx, accessLog: () => readFileSync(join(dir, 'site-access.log'), 'utf8') }
 }
 
 /** Prometheus with `config` (a rewritten deploy/prometheus file) on a free port and a fresh TSDB. */
@@ -173,6 +176,9 @@ t.test('nginx (deploy/nginx) in front of control plane + 3 relays: session, cons
 
   t.equal(lb.program.child.exitCode, null, 'nginx still running')
   await lb.program.stop()
+  const accessLog = lb.accessLog()
+  t.match(accessLog, `"GET /ws/stream/${session.session_id}/${clientId} HTTP/1.1" 101`, 'the access log has the requests...')
+  t.notOk(accessLog.includes(session.stream_key) || accessLog.includes('stream_key='), '...and no query string: no stream key')
 })
 
 t.test('Prometheus (deploy/prometheus): every process up, relay metrics and rules loaded, dashboard queries valid, a killed relay raises RelayDown', async (t) => {
