@@ -2,11 +2,12 @@ import type { FastifyBaseLogger as Logger, FastifyPluginAsync, FastifyReply, Fas
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import {
-  errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Config, type OperatorTokens,
+  BadRequestError, errorBody, isServiceError, parseUserId, parseUuid, SessionFinishedError, UpgradeRequiredError, type Config, type OperatorTokens,
 } from '@streaming-service/core'
 import { CloseCode, CloseReason, closeReason, STREAM_ROUTE } from '@streaming-service/protocol'
 import type { Admission, Ticket } from './admission.js'
 import { readCredentials } from './credentials.js'
+import { handshakeProblem } from './handshake.js'
 import type { Hub } from './hub.js'
 import { closeCodeLabel, type RelayMetrics } from './metrics.js'
 import { OperatorSink } from './operator-sink.js'
@@ -112,6 +113,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
       return await reply.status(426).header('upgrade', 'websocket').send(errorBody(new UpgradeRequiredError()))
     }
+    const problem = handshakeProblem(request.headers)
+    if (problem !== undefined) return await reply.status(400).send(errorBody(new BadRequestError(problem)))
     if (readiness.draining) {
       request[kAdmission] = { code: CloseCode.goingAway, reason: CloseReason.draining }
       return

@@ -4,7 +4,7 @@ import Fastify, {
   LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest,
 } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
-import { NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.js'
+import { MethodNotImplementedError, NotReadyError, RouteNotFoundError, ShuttingDownError } from '../errors.js'
 import { redactUrl, type Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { answerAndClose, clientErrorToServiceError, errorBody, rawErrorResponse, toServiceError } from './errors.js'
@@ -53,6 +53,18 @@ function acceptRequestId (header: string | string[] | undefined): string {
 function fastifyTrustProxy (trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (typeof trust === 'number') return (_address, hop) => hop < trust
   return trust === false ? false : [...trust]
+}
+
+/**
+ * An upgrade request answered over HTTP (refused before any WebSocket exists)
+ * has a socket that left Node's HTTP parser: nothing would ever close it, and
+ * a client could hold it open. The answer says `connection: close` and the
+ * socket ends once it is written. An accepted upgrade never writes this reply.
+ */
+function endRefusedUpgrade (request: FastifyRequest, reply: FastifyReply): void {
+  if (request.headers.upgrade === undefined) return
+  reply.header('connection', 'close')
+  reply.raw.once('finish', () => { request.raw.socket.end() })
 }
 
 /** The router's cap on one path segment; SPEC allows 128-character user ids, the default is 100. */
@@ -110,6 +122,7 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     // so without hooks; the header and the log line are added here.
     frameworkErrors: (err, request, reply) => {
       reply.header('x-request-id', request.id)
+      endRefusedUpgrade(request, reply)
       reply.raw.once('finish', () => completed(request, reply))
       return sendError(err, request, reply)
     },
@@ -123,6 +136,13 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
     },
   })
 
+  // CONNECT never reaches the router: Node hands it to 'connect' listeners and, with none, drops the socket.
+  app.server.on('connect', (request: { method?: string }, socket: Socket) => {
+    const id = randomUUID()
+    options.logger.info({ reqId: id, method: request.method, remoteAddress: socket.remoteAddress }, 'request refused: CONNECT')
+    answerAndClose(socket, rawErrorResponse(new MethodNotImplementedError(), id))
+  })
+
   app.decorate('metrics', metrics)
   app.decorate('readiness', readiness)
 
@@ -134,6 +154,7 @@ export function createBaseApp (options: BaseAppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    endRefusedUpgrade(request, reply)
     if (closing) return await reply.header('connection', 'close').status(503).send(errorBody(new ShuttingDownError()))
   })
 
