@@ -167,4 +167,3 @@ t.test(`stream route fuzz (seed ${SEED}): hostile upgrades and frames are refuse
   t.ok(got.some((data) => data.toString() === 'still flowing'), 'the session\'s stream kept flowing to its operator')
   t.equal((await fetch(`${service.url}/health`)).status, 200, 'the process lives')
 })
-
