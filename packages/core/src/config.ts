@@ -29,6 +29,8 @@ export const defaults = {
 
 export type AppEnv = 'development' | 'production' | 'test'
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-full'
+/** JSON lines for collectors and tools; pretty (pino-pretty) for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty'
 
 export interface DatabaseConfig {
   /** No DB_HOST and no DATABASE_URL: PGlite in `dataDir`, served over a loopback socket. */
@@ -54,6 +56,8 @@ export interface Config {
   session: { maxOperators: number, presenceTtlMs: number }
   shutdownDrainMs: number
   logLevel: string
+  /** LOG_FORMAT; unset: pretty when stdout is a terminal outside production, else JSON (see chooseLogFormat). */
+  logFormat?: LogFormat
   /** Override of the directories found next to the installed package. */
   migrationsDir?: string
   seedsDir?: string
@@ -133,6 +137,7 @@ const spec = {
   PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
   SHUTDOWN_DRAIN: makeValidator<number>(parseDuration)({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
+  LOG_FORMAT: str({ choices: ['json', 'pretty'], default: undefined }),
   MIGRATIONS_DIR: str({ default: undefined }),
   SEEDS_DIR: str({ default: undefined }),
 }
@@ -197,6 +202,7 @@ export function loadConfig (env: Env): Readonly<Config> {
     session: { maxOperators: raw.SESSION_MAX_OPERATORS, presenceTtlMs: raw.PRESENCE_TTL },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT as LogFormat | undefined,
     migrationsDir: raw.MIGRATIONS_DIR,
     seedsDir: raw.SEEDS_DIR,
   }

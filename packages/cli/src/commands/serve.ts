@@ -7,6 +7,7 @@ import {
   migrateUp, migrationsCheck, openDatabase, Readiness, type Database, type Logger,
 } from '@streaming-service/core'
 import { createRelay } from '@streaming-service/relay'
+import { consoleUrl } from '../console-url.js'
 import { createContext, type Context } from '../context.js'
 import type { Env } from '../env.js'
 
@@ -110,6 +111,7 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
   const address = app.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   log.info({ address: address.address, port: address.port, role, nodeId: backplane.nodeId, backplane: backplane.kind }, 'listening')
+  if (relay !== undefined) log.info(`console: ${consoleUrl(address)}`) // the relay serves it
 
   let closing: Promise<void> | undefined
   const running: RunningServer = {
