@@ -1,6 +1,6 @@
-# Shortcuts for people used to `make`; the pnpm scripts are the source of truth.
-#   make run            pnpm install && pnpm start (api on the embedded database, :8090)
-#   make test           pnpm install && pnpm test (needs PostgreSQL and Redis, see README)
+# Shortcuts for people used to `make`; the package.json scripts are the source of truth.
+#   make run            npm start (installs pnpm and the workspace when missing; api on the embedded database, :8090)
+#   make test           npm test (also installs the Debian packages the suite needs and starts PostgreSQL and Redis, see README)
 #   make docker-build   the image, tagged $(IMAGE)
 #   make compose-up     docker compose: PostgreSQL, Redis, control plane, 3 relays, nginx, Prometheus, Grafana
 IMAGE ?= streaming-service:latest
@@ -8,10 +8,10 @@ IMAGE ?= streaming-service:latest
 .PHONY: run test lint build docker-build compose-up compose-down
 
 run:
-	pnpm install && pnpm start
+	npm start
 
 test:
-	pnpm install && pnpm test
+	npm test
 
 lint:
 	pnpm lint && pnpm typecheck

@@ -94,7 +94,7 @@ function runPytest (paths) {
   if (probe.status !== 0) {
     failed++
     const why = probe.error?.message ?? probe.stderr.trim().split('\n').at(-1)
-    failures.push(`clients/python: pytest cannot start with ${python} (${why}); install Debian's packages: apt-get install python3-pytest python3-websockets (or run bash .ci/run)`)
+    failures.push(`clients/python: pytest cannot start with ${python} (${why}); install Debian's packages: apt-get install python3-pytest python3-websockets (npm test does, as root)`)
     return
   }
   const dir = mkdtempSync(join(tmpdir(), 'ss-pytest-'))

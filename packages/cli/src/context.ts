@@ -1,5 +1,5 @@
 import {
-  createLogger, findDir, loadConfig, openDatabase, withCredentialRedaction, type Config, type Database, type Logger,
+  chooseLogFormat, createLogger, findDir, loadConfig, openDatabase, prettyDestination, type Config, type Database, type Logger,
 } from '@streaming-service/core'
 import type { Env } from './env.js'
 
@@ -12,9 +12,10 @@ export interface Context {
 
 export function createContext (env: Env, name: string, level?: string): Context {
   const config = loadConfig(env)
+  const format = chooseLogFormat(config.logFormat, { isTTY: process.stdout.isTTY === true, production: config.appEnv === 'production' })
   return {
     config,
-    logger: withCredentialRedaction(createLogger(level ?? config.logLevel, name)),
+    logger: createLogger(level ?? config.logLevel, name, format === 'pretty' ? prettyDestination() : undefined),
     migrationsDir: findDir('migrations', config.migrationsDir),
     seedsDir: findDir('seeds', config.seedsDir),
   }

@@ -1,5 +1,4 @@
 import pino from 'pino'
-import type { Logger } from './logger.js'
 
 /**
  * Credentials inside connection URLs (DATABASE_URL, REDIS_URL) never reach a
@@ -67,9 +66,4 @@ function scrubSerialized (err: SerializedError): SerializedError {
 export function serializeError (err: unknown): unknown {
   const serialized = pino.stdSerializers.err(err as Error) as unknown
   return serialized !== null && typeof serialized === 'object' ? scrubSerialized(serialized as SerializedError) : serialized
-}
-
-/** The logger with `serializeError` for `err` (on it and every child, Fastify's request loggers included). */
-export function withCredentialRedaction (logger: Logger): Logger {
-  return logger.child({}, { serializers: { err: serializeError } })
 }

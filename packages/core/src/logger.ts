@@ -1,4 +1,7 @@
+import { createRequire } from 'node:module'
 import pino, { type Logger, type LoggerOptions } from 'pino'
+import type { LogFormat } from './config/index.js'
+import { serializeError } from './credentials.js'
 
 export type { Logger }
 
@@ -42,9 +45,31 @@ export function loggerOptions (level: string, name: string): LoggerOptions {
     name,
     level,
     redact: { paths: redactPaths, censor: '[Redacted]' },
+    // Errors can carry a URL's password or a Redis AUTH command: never logged (credentials.ts).
+    serializers: { err: serializeError },
   }
 }
 
 export function createLogger (level: string, name: string, destination?: pino.DestinationStream): Logger {
   return destination === undefined ? pino(loggerOptions(level, name)) : pino(loggerOptions(level, name), destination)
+}
+
+/**
+ * JSON lines unless a person reads them: pretty when stdout is a terminal,
+ * except in production, where whatever captures a TTY still gets JSON.
+ * LOG_FORMAT (`configured`) decides when set.
+ */
+export function chooseLogFormat (configured: LogFormat | undefined, { isTTY, production }: { isTTY: boolean, production: boolean }): LogFormat {
+  return configured ?? (isTTY && !production ? 'pretty' : 'json')
+}
+
+/**
+ * A pino destination printing readable lines through pino-pretty: time,
+ * level, message, then the other fields on the same line. Synchronous like
+ * pino's default stdout, so nothing is lost at process.exit. pino-pretty is
+ * loaded here and only here: JSON logging never loads it.
+ */
+export function prettyDestination (options: { colorize?: boolean, destination?: NodeJS.WritableStream } = {}): pino.DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')
+  return pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, ...options })
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import {
-  ConfigInvalidError, createLogger, loadConfig, redactCredentialsIn, redactUrlCredentials, serializeError, withCredentialRedaction,
+  ConfigInvalidError, createLogger, loadConfig, redactCredentialsIn, redactUrlCredentials, serializeError,
 } from '@streaming-service/core'
 import { TEST_REDIS_URL } from './backplane-helper.js'
 
@@ -63,7 +63,7 @@ t.test('logged errors lose credentials: a real WRONGPASS from Redis carries the 
   t.match(serializeError(err), { message: /WRONGPASS|invalid username-password/, command: { name: /^(hello|auth)$/ } }, 'the command name stays')
 
   const lines: string[] = []
-  const logger = withCredentialRedaction(createLogger('info', 'test', { write (line: string) { lines.push(line) } }))
+  const logger = createLogger('info', 'test', { write (line: string) { lines.push(line) } })
   logger.child({ component: 'backplane' }).warn({ err }, 'backplane connection error')
   logger.error({ err: new Error(`cannot reach ${url.toString()}`) }, 'failed')
   t.equal(lines.length, 2)

@@ -176,6 +176,6 @@ t.test('.dockerignore keeps local builds, installs and secrets out of the build 
   const recipe = (target: string) => new RegExp(`^${target}:.*\\n((?:\\t.*\\n)+)`, 'm').exec(makefile)?.[1]
     ?.replace(/\$\((\w+)\)/g, (_m, name: string) => vars[name] ?? '').trim()
   t.equal(recipe('docker-build'), 'docker build -f deploy/Dockerfile -t streaming-service:latest .', 'the seed\'s `make docker-build` tag')
-  t.equal(recipe('run'), 'pnpm install && pnpm start')
-  t.equal(recipe('test'), 'pnpm install && pnpm test')
+  t.equal(recipe('run'), 'npm start', 'the README\'s commands')
+  t.equal(recipe('test'), 'npm test')
 })

@@ -26,14 +26,14 @@ export function scratchDir (t: Teardown, prefix: string): string {
 
 /**
  * The absolute path of a program the tests run for real. Missing: fails with
- * how to install it (CI's .ci/run installs these from Debian).
+ * how to install it (`npm test`, through scripts/setup.sh, installs these from Debian).
  */
 export function program (name: string, debianPackage: string): string {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
   for (const dir of dirs) {
     if (dir !== '' && existsSync(join(dir, name))) return join(dir, name)
   }
-  throw new Error(`${name} is not installed: apt-get install ${debianPackage} (Debian 12; bash .ci/run installs it when missing)`)
+  throw new Error(`${name} is not installed: apt-get install ${debianPackage} (Debian 12; npm test installs it when missing, as root)`)
 }
 
 /** Variable names listed in .env.example, commented out or not. */

@@ -7,6 +7,7 @@ import {
   Readiness, sessionStorePlugin, type Database, type Logger,
 } from '@streaming-service/core'
 import { announceFinished, announceRevoked, relayPlugin } from '@streaming-service/relay'
+import { consoleUrl } from '../console-url.js'
 import { createContext, type Context } from '../context.js'
 import type { Env } from '../env.js'
 
@@ -128,5 +129,6 @@ export async function serve (role: ServerRole, env: Env): Promise<RunningServer>
   const address = app.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   log.info({ address: address.address, port: address.port, role, nodeId: app.backplane.nodeId, backplane: app.backplane.kind }, 'listening')
+  if (role !== 'control-plane') log.info(`console: ${consoleUrl(address)}`) // relays serve it
   return { app, url: `http://${host}:${address.port}`, shutdown }
 }

@@ -3,10 +3,10 @@ import { redactCredentialsIn } from '../credentials.js'
 import { ConfigInvalidError } from '../errors.js'
 import { parseTrustProxy } from '../http/trust-proxy.js'
 import { loadAuthConfig } from './auth.js'
-import type { AppEnv, Config, SslMode } from './types.js'
+import type { AppEnv, Config, LogFormat, SslMode } from './types.js'
 import { count, duration, durationOrOff, listenPort, parseDuration, parseSize, prefix, size, trustProxy } from './values.js'
 
-export type { AppEnv, Config, DatabaseConfig, SslMode } from './types.js'
+export type { AppEnv, Config, DatabaseConfig, LogFormat, SslMode } from './types.js'
 export { MIN_SECRET_LENGTH, type AuthConfig, type AuthMode } from './auth.js'
 export { parseDuration, parseSize } from './values.js'
 
@@ -76,6 +76,7 @@ const spec = {
   SESSION_SWEEP_INTERVAL: duration({ default: parseDuration(defaults.SESSION_SWEEP_INTERVAL) }),
   SHUTDOWN_DRAIN: durationOrOff({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
+  LOG_FORMAT: str({ choices: ['json', 'pretty'], default: undefined }),
   // Access control (SPEC §9); the secrets are checked in auth.ts, which never quotes them.
   AUTH_MODE: str({ choices: ['open', 'token'], default: undefined }),
   API_KEYS: str({ default: undefined }),
@@ -161,6 +162,7 @@ export function loadConfig (env: Env): Readonly<Config> {
     },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT as LogFormat | undefined,
     migrationsDir: raw.MIGRATIONS_DIR,
     seedsDir: raw.SEEDS_DIR,
   }

@@ -3,6 +3,8 @@ import type { AuthConfig } from './auth.js'
 
 export type AppEnv = 'development' | 'production' | 'test'
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-full'
+/** JSON lines for collectors and tools; pretty (pino-pretty) for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty'
 
 export interface DatabaseConfig {
   /** No DB_HOST and no DATABASE_URL: PGlite in `dataDir`, served over a loopback socket. */
@@ -47,6 +49,8 @@ export interface Config {
   }
   shutdownDrainMs: number
   logLevel: string
+  /** LOG_FORMAT; unset: pretty when stdout is a terminal outside production, else JSON (see chooseLogFormat). */
+  logFormat?: LogFormat
   /** Override of the directories found next to the installed package. */
   migrationsDir?: string
   seedsDir?: string
