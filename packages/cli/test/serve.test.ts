@@ -22,7 +22,8 @@ t.test('with no database variables the CLI runs on the embedded database and kee
   const created = await createSession(first.url)
   const elapsed = Date.now() - started
   t.equal(created.status, 201)
-  t.ok(elapsed < 10_000, `POST /sessions answered ${elapsed} ms after spawn`)
+  // How fast is a benchmark's question (pnpm bench reports first start); here, only that it works.
+  t.comment(`POST /sessions answered ${elapsed} ms after spawn`)
   const { session_id: sessionId } = await created.json() as { session_id: string }
   t.ok(first.logs.some((line) => typeof line.msg === 'string' && line.msg.includes('embedded PGlite')), 'the log says which database is in use')
 
