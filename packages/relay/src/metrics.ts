@@ -22,7 +22,7 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
   const registers = [registry]
   const cacheBytes = Object.assign(new Gauge({
     name: 'relay_stream_cache_bytes',
-    help: 'Bytes of publishers\' messages held for late joiners (init segments not counted)',
+    help: 'Memory held for late joiners: publishers\' messages and the chunks small ones are copied into (init segments not counted)',
     registers,
     collect () { this.set(cacheBytes.source()) },
   }), { source: () => 0 })

@@ -50,7 +50,7 @@ export class SessionStream implements StreamView {
   /** Node id of the node whose publisher feeds the stream. */
   get origin (): string | undefined { return this.#origin }
   get epoch (): number { return this.#epoch }
-  /** Bytes the cache holds (init segment not counted). */
+  /** Memory the cache holds (init segment not counted). */
   get retainedBytes (): number { return this.#cache.retainedBytes }
 
   snapshot (): Buffer[] | null { return this.#cache.snapshot() }
