@@ -1,5 +1,6 @@
 import { HeldBytes } from './held-bytes.js'
-import type { ContainerScanner, ScanEvent, ScannerOptions } from './scanner.js'
+import type { ScannerOptions } from './scan-limits.js'
+import type { ContainerScanner, ScanEvent } from './scanner.js'
 import { createScanner, sniffContainer, type Sniffed } from './sniff.js'
 
 export interface GopCacheOptions extends ScannerOptions {
@@ -35,7 +36,7 @@ export interface SegmentStart { offset: number, keyframe: boolean }
  * Memory (SPEC §10): `retainedBytes` — large messages held by reference,
  * small ones copied into shared chunks (HeldBytes), so many tiny messages cost
  * what they weigh — never exceeds `maxBytes`, plus the init segment (at most
- * `maxInitBytes`) and the scanner's small header buffer.
+ * `maxInitBytes`) and the scanner's 64-byte carry buffer.
  *
  * The caller must not modify a buffer after pushing it.
  */
