@@ -22,6 +22,9 @@ export const defaults = {
   WS_OPERATOR_MAX_BUFFER: '8MB', // unsent bytes per operator before its messages are dropped
   WS_OPERATOR_MAX_LAG: '5s', // how long an operator may stay over that bound before 4429
   SESSION_MAX_OPERATORS: 10,
+  // Bytes all late-join caches of one relay may hold together: ~64 sessions at
+  // 1 MB each (a 2 s group at 4 Mbit/s), a quarter of a relay's 256 MiB memory request.
+  RELAY_CACHE_BUDGET: '64MB',
   PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
   LOG_LEVEL: 'info',
@@ -52,6 +55,7 @@ export interface Config {
   redis: { url?: string; keyPrefix: string }
   ws: { baseUrl?: string; maxMessageSize: number; pingIntervalMs: number; operatorMaxBuffer: number; operatorMaxLagMs: number }
   session: { maxOperators: number, presenceTtlMs: number }
+  relay: { cacheBudget: number }
   shutdownDrainMs: number
   logLevel: string
   /** Override of the directories found next to the installed package. */
@@ -130,6 +134,7 @@ const spec = {
   WS_OPERATOR_MAX_BUFFER: size({ default: parseSize(defaults.WS_OPERATOR_MAX_BUFFER) }),
   WS_OPERATOR_MAX_LAG: duration({ default: parseDuration(defaults.WS_OPERATOR_MAX_LAG) }),
   SESSION_MAX_OPERATORS: count({ default: defaults.SESSION_MAX_OPERATORS }),
+  RELAY_CACHE_BUDGET: size({ default: parseSize(defaults.RELAY_CACHE_BUDGET) }),
   PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
   SHUTDOWN_DRAIN: makeValidator<number>(parseDuration)({ default: parseDuration(defaults.SHUTDOWN_DRAIN) }),
   LOG_LEVEL: str({ choices: LOG_LEVELS, default: defaults.LOG_LEVEL }),
@@ -195,6 +200,7 @@ export function loadConfig (env: Env): Readonly<Config> {
       operatorMaxLagMs: raw.WS_OPERATOR_MAX_LAG,
     },
     session: { maxOperators: raw.SESSION_MAX_OPERATORS, presenceTtlMs: raw.PRESENCE_TTL },
+    relay: { cacheBudget: raw.RELAY_CACHE_BUDGET },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
     migrationsDir: raw.MIGRATIONS_DIR,

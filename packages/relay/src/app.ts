@@ -5,6 +5,7 @@ import {
 import { consolePlugin } from '@streaming-service/console'
 import { Admission } from './admission.js'
 import { Hub } from './hub.js'
+import { CacheBudget } from './media/index.js'
 import { createRelayMetrics } from './metrics.js'
 import { relaySockets } from './sockets.js'
 
@@ -28,7 +29,10 @@ export interface Relay {
 export function createRelay (options: RelayOptions): Relay {
   const { config, readiness, backplane } = options
   const metrics = createRelayMetrics(options.metrics.registry)
-  const hub = new Hub({ backplane, metrics, logger: options.logger.child({ component: 'hub' }) })
+  const budget = new CacheBudget(config.relay.cacheBudget, {
+    onEvict: (bytes) => { metrics.cacheEvictions.inc(); metrics.cacheEvictedBytes.inc(bytes) },
+  })
+  const hub = new Hub({ backplane, metrics, logger: options.logger.child({ component: 'hub' }), cache: { budget } })
   readiness.add('backplane', async () => { await backplane.ready() })
   return {
     hub,

@@ -109,6 +109,7 @@ export class Hub {
   #release (sessionId: string, session: LocalSession): void {
     if (session.publisher === undefined && session.operators.size === 0 && this.#sessions.get(sessionId) === session) {
       this.#sessions.delete(sessionId)
+      session.stream.release()
       session.unsubscribe()
       clearTimeout(session.syncRetry)
     }

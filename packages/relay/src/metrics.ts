@@ -16,6 +16,8 @@ export interface RelayMetrics {
   streamSyncs: Counter
   /** Set `source` to what the gauge reads at scrape time. */
   cacheBytes: Gauge & { source: () => number }
+  cacheEvictions: Counter
+  cacheEvictedBytes: Counter
 }
 
 export function createRelayMetrics (registry: Registry): RelayMetrics {
@@ -28,6 +30,16 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
   }), { source: () => 0 })
   return {
     cacheBytes,
+    cacheEvictions: new Counter({
+      name: 'relay_stream_cache_evictions_total',
+      help: 'Late-join caches dropped because the relay\'s caches together went over RELAY_CACHE_BUDGET (the largest goes first)',
+      registers,
+    }),
+    cacheEvictedBytes: new Counter({
+      name: 'relay_stream_cache_evicted_bytes_total',
+      help: 'Bytes freed by those evictions',
+      registers,
+    }),
     operatorStarts: new Counter({
       name: 'relay_operator_starts_total',
       help: 'Operators attached, by how their stream started: start (first byte, or an opaque stream), snapshot (init segment + group of pictures at once), joining (waited for a keyframe group or the stream state)',

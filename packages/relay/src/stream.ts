@@ -99,8 +99,14 @@ export class SessionStream implements StreamView {
     return parts === null ? null : { epoch: this.#epoch, opaque: false, parts }
   }
 
+  /** The session left this node: what the cache holds stops counting against the relay's cache budget. */
+  release (): void {
+    this.#cache.reset()
+  }
+
   /** Takes over another node's state, sent as the frame with sequence number `seq`. */
   seed (state: StreamState, origin: string, seq: number): void {
+    this.#cache.reset()
     this.#cache = new GopCache(this.#cacheOptions)
     if (state.opaque) this.#cache.markOpaque()
     for (const part of state.parts) this.#cache.push(part, true)

@@ -1,3 +1,4 @@
+import type { CacheBudget, Evictable } from './cache-budget.js'
 import { HeldBytes } from './held-bytes.js'
 import type { ScannerOptions } from './scan-limits.js'
 import type { ContainerScanner, ScanEvent } from './scanner.js'
@@ -10,6 +11,8 @@ export interface GopCacheOptions extends ScannerOptions {
    * keyframes) is dropped until the next keyframe segment. Default 8 MB.
    */
   maxBytes?: number
+  /** The relay-wide budget this cache's bytes count against (none: only `maxBytes` bounds it). */
+  budget?: CacheBudget
 }
 
 /** 8 MB: several seconds of a camera at a few Mbit/s. */
@@ -36,13 +39,16 @@ export interface SegmentStart { offset: number, keyframe: boolean }
  * Memory (SPEC §10): `retainedBytes` — large messages held by reference,
  * small ones copied into shared chunks (HeldBytes), so many tiny messages cost
  * what they weigh — never exceeds `maxBytes`, plus the init segment (at most
- * `maxInitBytes`) and the scanner's 64-byte carry buffer.
+ * `maxInitBytes`) and the scanner's 64-byte carry buffer. With a `budget`, the
+ * relay may also evict the cache whole (`evict`): late joiners then wait for
+ * the next keyframe group, as they do before the first one.
  *
  * The caller must not modify a buffer after pushing it.
  */
-export class GopCache {
+export class GopCache implements Evictable {
   readonly #maxBytes: number
   readonly #scannerOptions: ScannerOptions
+  readonly #budget: CacheBudget | undefined
   #format: Sniffed = 'undecided'
   #scanner: ContainerScanner | undefined
   /** First bytes of the stream while the format is undecided. */
@@ -55,8 +61,9 @@ export class GopCache {
   #found: SegmentStart[] = []
 
   constructor (options: GopCacheOptions = {}) {
-    const { maxBytes, ...scannerOptions } = options
+    const { maxBytes, budget, ...scannerOptions } = options
     this.#maxBytes = maxBytes ?? GOP_CACHE_MAX_BYTES
+    this.#budget = budget
     this.#scannerOptions = scannerOptions
   }
 
@@ -96,6 +103,7 @@ export class GopCache {
       this.#push(message)
     } finally {
       this.#found = []
+      this.#budget?.hold(this, this.#held.retainedBytes)
     }
     return found
   }
@@ -155,6 +163,13 @@ export class GopCache {
     this.#init = undefined
     this.#groupStart = undefined
     this.#held.restart()
+    this.#budget?.hold(this, 0)
+  }
+
+  /** Called by the budget: drops the bytes held (the stream goes on; the next keyframe group is kept again). */
+  evict (): void {
+    this.#held.clear()
+    this.#groupStart = undefined
   }
 
   /** Applies the scanner's events; false once the stream became opaque. */
@@ -193,5 +208,6 @@ export class GopCache {
     this.#init = undefined
     this.#groupStart = undefined
     this.#held.clear()
+    this.#budget?.hold(this, 0)
   }
 }
