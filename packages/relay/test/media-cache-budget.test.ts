@@ -1,7 +1,7 @@
 import t from 'tap'
 import { webmBlockHeader, webmInit, webmKeyClusterStart } from '@streaming-service/testing'
 import { CacheBudget, createScanner, GopCache, type Evictable } from '../src/media/index.js'
-import { decode, mediaMaker, prng } from './media-helper.js'
+import { decode, mediaMaker, prng, split } from './media-helper.js'
 
 // SPEC §10: the late-join cache is bounded in memory, not only in payload
 // bytes, and RELAY_CACHE_BUDGET bounds the sum over a relay's sessions: past
@@ -13,15 +13,9 @@ const VP8 = ['-c:v', 'libvpx', '-deadline', 'realtime', '-g', '25', '-f', 'webm'
 const heavy = await ffmpeg('heavy.webm', ['-b:v', '4M', ...VP8])
 const light = await ffmpeg('light.webm', ['-b:v', '200k', ...VP8])
 
+/** Messages of 1 to `max` bytes, each a copy (as a socket delivers them). */
 function messagesOf (bytes: Buffer, seed: number, max = 20_000): Buffer[] {
-  const random = prng(seed)
-  const messages: Buffer[] = []
-  for (let offset = 0; offset < bytes.length;) {
-    const size = 1 + Math.floor(random() * max)
-    messages.push(Buffer.from(bytes.subarray(offset, offset + size)))
-    offset += size
-  }
-  return messages
+  return split(bytes, prng(seed), max).map((message) => Buffer.from(message))
 }
 
 /** The most bytes between two keyframe Clusters of a stream (or to its end). */

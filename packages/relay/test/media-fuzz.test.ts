@@ -6,7 +6,7 @@ import {
 import {
   CacheBudget, GopCache, Mp4Scanner, SCAN_LIMITS, WebmScanner, type ContainerFormat, type ContainerScanner, type ScanEvent, type ScannerOptions,
 } from '../src/media/index.js'
-import { mediaMaker, prng } from './media-helper.js'
+import { mediaMaker, prng, split } from './media-helper.js'
 
 // SPEC §10: every byte from a client is untrusted, a publisher's media too.
 // Generated hostile inputs go through both scanners and the late-join cache:
@@ -48,17 +48,6 @@ const scanners: Record<ContainerFormat, (options?: ScannerOptions) => ContainerS
  */
 const WHOLE_STREAM: ScannerOptions = { limits: { readsPerMessage: 2 ** 29, segmentsPerMessage: 2 ** 29 }, clock: () => 0 }
 const LIFTED: ScannerOptions = { limits: { readsPerMessage: 2 ** 29, readsPerSecond: 2 ** 29, segmentsPerMessage: 2 ** 29, segmentsPerSecond: 2 ** 29 } }
-
-/** Cuts `bytes` into messages of 1 to `max` bytes. */
-function split (bytes: Buffer, random: () => number, max: number): Buffer[] {
-  const messages: Buffer[] = []
-  for (let offset = 0; offset < bytes.length;) {
-    const size = 1 + Math.floor(random() * max)
-    messages.push(bytes.subarray(offset, offset + size))
-    offset += size
-  }
-  return messages
-}
 
 interface Scan { events: ScanEvent[], scanner: ContainerScanner, maxRetained: number }
 

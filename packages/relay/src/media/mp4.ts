@@ -1,13 +1,14 @@
 import {
   BOX, isBoxType, isInitBox, isSyncSample, MAX_PAYLOAD, readInitTracks, readTfhd, readTrun, resetTrackFragment, typeName, type TrackFragment,
 } from './mp4-boxes.js'
+import { OpenElements } from './open-elements.js'
 import { ContainerScanner } from './scanner.js'
 
 /** moof > traf: the only boxes the walker enters. */
 const MAX_DEPTH = 2
 /** No fragment open. */
 const NONE = -1
-/** The "parent" of a top-level box (no box type is 0: its bytes would not be printable). */
+/** The "parent" of a top-level box (OpenElements.innermost with none open). */
 const NO_PARENT = 0
 /** Body size of a box of size 0 (it runs to the end of the stream). */
 const TO_THE_END = -1
@@ -35,9 +36,7 @@ const TO_THE_END = -1
 export class Mp4Scanner extends ContainerScanner {
   readonly format = 'mp4' as const
 
-  readonly #openTypes = new Uint32Array(MAX_DEPTH)
-  readonly #openEnds = new Float64Array(MAX_DEPTH)
-  #depth = 0
+  readonly #open = new OpenElements(MAX_DEPTH)
   /** The `tfhd`/`trun` whose body prefix is the next read: its type, body size and the bytes read. */
   #payloadType = 0
   #payloadSize = 0
@@ -52,7 +51,7 @@ export class Mp4Scanner extends ContainerScanner {
 
   protected override read (buffer: Buffer, start: number, end: number, offset: number): number {
     if (this.#payloadWanted > 0) return this.#readPayload(buffer, start, end, offset)
-    if (this.#depth > 0 && this.#openEnds[this.#depth - 1]! <= offset && !this.#closeEnded(offset)) return 0
+    if (this.#open.innermostEnd <= offset && !this.#open.closeEnded(offset, this.#closed)) return this.fail('box overruns its parent', offset)
     if (end - start < 8) return 0
     let size = buffer.readUInt32BE(start)
     const type = buffer.readUInt32BE(start + 4)
@@ -60,27 +59,22 @@ export class Mp4Scanner extends ContainerScanner {
     if (size === 1) {
       if (end - start < 16) return 0
       const high = buffer.readUInt32BE(start + 8)
-      if (high > 0x1fffff) return this.#fail('box size out of range', offset + 15)
+      if (high > 0x1fffff) return this.fail('box size out of range', offset + 15)
       size = high * 2 ** 32 + buffer.readUInt32BE(start + 12)
       headerLength = 16
     }
     const last = offset + headerLength - 1
-    if (!isBoxType(type)) return this.#fail('not a box type', last)
-    if (size !== 0 && size < headerLength) return this.#fail('box smaller than its header', last)
+    if (!isBoxType(type)) return this.fail('not a box type', last)
+    if (size !== 0 && size < headerLength) return this.fail('box smaller than its header', last)
     this.#onBox(type, size === 0 ? TO_THE_END : size - headerLength, offset, headerLength)
     return headerLength
-  }
-
-  #fail (reason: string, offset: number): number {
-    this.giveUp(reason, offset)
-    return 0
   }
 
   #onBox (type: number, bodySize: number, start: number, headerLength: number): void {
     const bodyStart = start + headerLength
     const last = bodyStart - 1
-    const parent = this.#depth === 0 ? NO_PARENT : this.#openTypes[this.#depth - 1]!
-    if (this.#depth > 0 && (bodySize === TO_THE_END || bodyStart + bodySize > this.#openEnds[this.#depth - 1]!)) {
+    const parent = this.#open.innermost
+    if (parent !== NO_PARENT && (bodySize === TO_THE_END || bodyStart + bodySize > this.#open.innermostEnd)) {
       return this.giveUp('box overruns its parent', last)
     }
 
@@ -128,30 +122,16 @@ export class Mp4Scanner extends ContainerScanner {
   }
 
   #enter (type: number, end: number, last: number): void {
-    if (this.#depth === MAX_DEPTH) return this.giveUp('boxes nested too deep', last)
-    this.#openTypes[this.#depth] = type
-    this.#openEnds[this.#depth] = end
-    this.#depth++
+    if (!this.#open.open(type, end)) this.giveUp('boxes nested too deep', last)
   }
 
-  /** Closes the boxes that end at `offset`; false if the stream gave up. */
-  #closeEnded (offset: number): boolean {
-    while (this.#depth > 0) {
-      const end = this.#openEnds[this.#depth - 1]!
-      if (end > offset) break
-      if (end < offset) {
-        this.giveUp('box overruns its parent', offset)
-        return false
-      }
-      const type = this.#openTypes[--this.#depth]
-      if (type === BOX.traf) {
-        this.#closeTrackFragment()
-      } else if (type === BOX.moof) {
-        this.#decide(false)
-        this.#fragmentOffset = NONE
-      }
+  readonly #closed = (type: number): void => {
+    if (type === BOX.traf) {
+      this.#closeTrackFragment()
+    } else if (type === BOX.moof) {
+      this.#decide(false)
+      this.#fragmentOffset = NONE
     }
-    return true
   }
 
   #readPayload (buffer: Buffer, start: number, end: number, offset: number): number {
@@ -161,7 +141,7 @@ export class Mp4Scanner extends ContainerScanner {
     const parsed = !this.#inTrackFragment || (this.#payloadType === BOX.tfhd
       ? readTfhd(buffer, start, wanted, this.#traf)
       : readTrun(buffer, start, wanted, this.#traf))
-    if (!parsed) return this.#fail(`malformed ${typeName(this.#payloadType)} box`, offset + wanted - 1)
+    if (!parsed) return this.fail(`malformed ${typeName(this.#payloadType)} box`, offset + wanted - 1)
     this.skip(this.#payloadSize - wanted)
     return wanted
   }

@@ -237,6 +237,12 @@ export abstract class ContainerScanner {
     this.#stop(reason, offset, 'malformed')
   }
 
+  /** `giveUp`, returning what `read` returns then. */
+  protected fail (reason: string, offset: number): 0 {
+    this.giveUp(reason, offset)
+    return 0
+  }
+
   #stop (reason: string, offset: number, cause: OpaqueCause): void {
     if (this.#state === 'opaque') return
     this.#state = 'opaque'

@@ -1,11 +1,12 @@
 import { ID, isSegmentLevel, isTopLevel, readVint, UNKNOWN_SIZE, videoTrackNumbers, vintLength } from './ebml.js'
+import { OpenElements } from './open-elements.js'
 import { ContainerScanner } from './scanner.js'
 
 /** Segment > Cluster > BlockGroup: the only elements the walker enters. */
 const MAX_DEPTH = 3
 /** No Cluster open, or no Block track read yet. */
 const NONE = -1
-/** The "parent" of a top-level element (0 is never an ID: its VINT would be invalid). */
+/** The "parent" of a top-level element (OpenElements.innermost with none open). */
 const NO_PARENT = 0
 
 /**
@@ -31,10 +32,7 @@ const NO_PARENT = 0
 export class WebmScanner extends ContainerScanner {
   readonly format = 'webm' as const
 
-  readonly #openIds = new Uint32Array(MAX_DEPTH)
-  /** Stream offset after each open element; Infinity for unknown size. */
-  readonly #openEnds = new Float64Array(MAX_DEPTH)
-  #depth = 0
+  readonly #open = new OpenElements(MAX_DEPTH)
   /** Whether the next read is a block's prefix rather than an element header. */
   #blockNext = false
   #blockSize = 0
@@ -49,14 +47,14 @@ export class WebmScanner extends ContainerScanner {
 
   protected override read (buffer: Buffer, start: number, end: number, offset: number): number {
     if (this.#blockNext) return this.#readBlockPrefix(buffer, start, end, offset)
-    if (this.#depth > 0 && this.#openEnds[this.#depth - 1]! <= offset && !this.#closeEnded(offset)) return 0
+    if (this.#open.innermostEnd <= offset && !this.#open.closeEnded(offset, this.#closed)) return this.fail('element overruns its parent', offset)
     const first = buffer[start]!
     const idLength = vintLength(first)
-    if (idLength > 4) return this.#fail('invalid element ID', offset)
+    if (idLength > 4) return this.fail('invalid element ID', offset)
     if (end - start <= idLength) return 0
     const sizeFirst = buffer[start + idLength]!
     const sizeLength = vintLength(sizeFirst)
-    if (sizeLength > 8) return this.#fail('invalid element size', offset + idLength)
+    if (sizeLength > 8) return this.fail('invalid element size', offset + idLength)
     const headerLength = idLength + sizeLength
     if (end - start < headerLength) return 0
 
@@ -71,13 +69,8 @@ export class WebmScanner extends ContainerScanner {
       size = size * 256 + byte
     }
     if (unknown) size = UNKNOWN_SIZE
-    else if (size > Number.MAX_SAFE_INTEGER) return this.#fail('element size out of range', offset + headerLength - 1)
+    else if (size > Number.MAX_SAFE_INTEGER) return this.fail('element size out of range', offset + headerLength - 1)
     return this.#onElement(id, size, offset, headerLength)
-  }
-
-  #fail (reason: string, offset: number): number {
-    this.giveUp(reason, offset)
-    return 0
   }
 
   /** Handles a header; returns its length, or 0 when the stream gave up. */
@@ -86,16 +79,16 @@ export class WebmScanner extends ContainerScanner {
     const last = dataStart - 1
     // An element of unknown size ends where an element of its own level or above starts (all have 4-byte IDs).
     if (id > 0xffffff) this.#closeUnknown(id)
-    const parent = this.#depth === 0 ? NO_PARENT : this.#openIds[this.#depth - 1]!
-    const parentEnd = this.#depth === 0 ? Infinity : this.#openEnds[this.#depth - 1]!
+    const parent = this.#open.innermost
+    const parentEnd = this.#open.innermostEnd
     if (size === UNKNOWN_SIZE ? dataStart > parentEnd : dataStart + size > parentEnd) {
-      return this.#fail('element overruns its parent', last)
+      return this.fail('element overruns its parent', last)
     }
 
     switch (parent) {
       case NO_PARENT:
-        if (start === 0 && id !== ID.EBML) return this.#fail('no EBML header', last)
-        if (start !== 0 && id === ID.EBML) return this.#fail('a second EBML stream starts', last)
+        if (start === 0 && id !== ID.EBML) return this.fail('no EBML header', last)
+        if (start !== 0 && id === ID.EBML) return this.fail('a second EBML stream starts', last)
         if (id === ID.Segment) return this.#enter(id, dataStart, size, headerLength)
         break
       case ID.Segment:
@@ -110,7 +103,7 @@ export class WebmScanner extends ContainerScanner {
         if (this.#clusterDecided) break
         if (id === ID.SimpleBlock) return this.#startBlock(false, size, headerLength, last)
         if (id === ID.BlockGroup) {
-          if (size === UNKNOWN_SIZE) return this.#fail('BlockGroup of unknown size', last)
+          if (size === UNKNOWN_SIZE) return this.fail('BlockGroup of unknown size', last)
           this.#groupTrack = NONE
           this.#groupReferenced = false
           return this.#enter(id, dataStart, size, headerLength)
@@ -121,44 +114,25 @@ export class WebmScanner extends ContainerScanner {
         if (id === ID.ReferenceBlock) this.#groupReferenced = true
         break
     }
-    if (size === UNKNOWN_SIZE) return this.#fail('element of unknown size that cannot be skipped', last)
+    if (size === UNKNOWN_SIZE) return this.fail('element of unknown size that cannot be skipped', last)
     this.skip(size)
     return headerLength
   }
 
   /** Closes the open elements of unknown size that an element `id` ends. */
   #closeUnknown (id: number): void {
-    while (this.#depth > 0 && this.#openEnds[this.#depth - 1] === Infinity) {
-      const parent = this.#openIds[this.#depth - 1]!
-      if (!isTopLevel(id) && !(parent === ID.Cluster && isSegmentLevel(id))) return
-      this.#close()
+    while (this.#open.depth > 0 && this.#open.innermostEnd === Infinity) {
+      if (!isTopLevel(id) && !(this.#open.innermost === ID.Cluster && isSegmentLevel(id))) return
+      this.#closed(this.#open.close())
     }
   }
 
   #enter (id: number, dataStart: number, size: number, headerLength: number): number {
-    if (this.#depth === MAX_DEPTH) return this.#fail('elements nested too deep', dataStart - 1)
-    this.#openIds[this.#depth] = id
-    this.#openEnds[this.#depth] = size === UNKNOWN_SIZE ? Infinity : dataStart + size
-    this.#depth++
+    if (!this.#open.open(id, size === UNKNOWN_SIZE ? Infinity : dataStart + size)) return this.fail('elements nested too deep', dataStart - 1)
     return headerLength
   }
 
-  /** Closes the known-size elements that end at `offset`; false if the stream gave up. */
-  #closeEnded (offset: number): boolean {
-    while (this.#depth > 0) {
-      const end = this.#openEnds[this.#depth - 1]!
-      if (end > offset) break
-      if (end < offset) {
-        this.giveUp('element overruns its parent', offset)
-        return false
-      }
-      this.#close()
-    }
-    return true
-  }
-
-  #close (): void {
-    const id = this.#openIds[--this.#depth]
+  readonly #closed = (id: number): void => {
     if (id === ID.BlockGroup) {
       if (this.#groupTrack !== NONE && this.#isVideo(this.#groupTrack)) this.#decide(!this.#groupReferenced)
       this.#groupTrack = NONE
@@ -170,8 +144,8 @@ export class WebmScanner extends ContainerScanner {
   }
 
   #startBlock (grouped: boolean, size: number, headerLength: number, last: number): number {
-    if (size === UNKNOWN_SIZE) return this.#fail('block of unknown size', last)
-    if (size === 0) return this.#fail('empty block', last)
+    if (size === UNKNOWN_SIZE) return this.fail('block of unknown size', last)
+    if (size === 0) return this.fail('empty block', last)
     this.#blockGrouped = grouped
     this.#blockSize = size
     this.#blockNext = true
@@ -181,9 +155,9 @@ export class WebmScanner extends ContainerScanner {
   /** Block header: track number (VINT), 16-bit timecode, flags. */
   #readBlockPrefix (buffer: Buffer, start: number, end: number, offset: number): number {
     const trackLength = vintLength(buffer[start]!)
-    if (trackLength > 8) return this.#fail('invalid block track number', offset)
+    if (trackLength > 8) return this.fail('invalid block track number', offset)
     const length = trackLength + 3
-    if (length > this.#blockSize) return this.#fail('block shorter than its header', offset)
+    if (length > this.#blockSize) return this.fail('block shorter than its header', offset)
     if (end - start < length) return 0
     const track = readVint(buffer, start, trackLength)
     const flags = buffer[start + trackLength + 2]!
