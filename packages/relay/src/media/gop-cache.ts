@@ -1,7 +1,8 @@
 import type { CacheBudget, Evictable } from './cache-budget.js'
 import { HeldBytes } from './held-bytes.js'
 import type { ScannerOptions } from './scan-limits.js'
-import type { ContainerScanner, ScanEvent } from './scanner.js'
+import type { ScanEvent } from './scan-event.js'
+import type { ContainerScanner } from './scanner.js'
 import { createScanner, sniffContainer, type Sniffed } from './sniff.js'
 
 export interface GopCacheOptions extends ScannerOptions {

@@ -1,4 +1,5 @@
-export { ContainerScanner, type OpaqueCause, type ScanEvent, type ScannerState } from './scanner.js'
+export { ContainerScanner } from './scanner.js'
+export type { OpaqueCause, ScanEvent, ScannerState } from './scan-event.js'
 export { createScanner, sniffContainer, type ContainerFormat, type Sniffed } from './sniff.js'
 export { WebmScanner } from './webm.js'
 export { videoTrackNumbers } from './ebml.js'
