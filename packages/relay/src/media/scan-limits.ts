@@ -16,8 +16,8 @@ import { performance } from 'node:perf_hooks'
  * `readsPerMessage` is five seconds of that densest stream in one message.
  *
  * Cost of a read on this kind of machine: ~50 ns once V8 has optimized the
- * walker, ~2.5 µs before (a fresh process, or code V8 deoptimized), so one
- * message costs at most ~0.2 ms warm and ~10 ms cold, and a stream at most
+ * walker, 2–5 µs before (a fresh process, or code V8 deoptimized), so one
+ * message costs at most ~0.2 ms warm and ~20 ms cold, and a stream at most
  * ~7 ms of CPU per second once warm.
  */
 export interface ScanLimits {
