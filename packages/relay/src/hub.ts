@@ -143,6 +143,7 @@ export class Hub {
   #leave (sessionId: string, entry: Entry): void {
     if (!entry.session.idle || this.#sessions.get(sessionId) !== entry) return
     this.#sessions.delete(sessionId)
+    entry.session.stream.release()
     entry.unsubscribe()
     entry.replica.close()
   }

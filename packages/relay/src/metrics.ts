@@ -17,6 +17,8 @@ export interface RelayMetrics {
   streamSyncs: Counter
   /** Set `source` to what the gauge reads at scrape time. */
   cacheBytes: Gauge & { source: () => number }
+  cacheEvictions: Counter
+  cacheEvictedBytes: Counter
 }
 
 /** 1005: a close frame without a code, what most clients send; common enough to keep apart from `other`. */
@@ -34,12 +36,22 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
   const registers = [registry]
   const cacheBytes = Object.assign(new Gauge({
     name: 'relay_stream_cache_bytes',
-    help: 'Bytes of publishers\' messages held for late joiners (init segments not counted)',
+    help: 'Memory held for late joiners: publishers\' messages and the chunks small ones are copied into (init segments not counted)',
     registers,
     collect () { this.set(cacheBytes.source()) },
   }), { source: () => 0 })
   return {
     cacheBytes,
+    cacheEvictions: new Counter({
+      name: 'relay_stream_cache_evictions_total',
+      help: 'Late-join caches dropped because the relay\'s caches together went over RELAY_CACHE_BUDGET (the largest goes first)',
+      registers,
+    }),
+    cacheEvictedBytes: new Counter({
+      name: 'relay_stream_cache_evicted_bytes_total',
+      help: 'Bytes freed by those evictions',
+      registers,
+    }),
     operatorStarts: new Counter({
       name: 'relay_operator_starts_total',
       help: 'Operators attached, by how their stream started: start (first byte, or an opaque stream), snapshot (init segment + group of pictures at once), joining (waited for a keyframe group or the stream state)',

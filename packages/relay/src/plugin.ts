@@ -3,6 +3,7 @@ import { OperatorTokens, type Config, type Logger } from '@streaming-service/cor
 import { consolePlugin } from '@streaming-service/console'
 import { Admission } from './admission.js'
 import { Hub } from './hub.js'
+import { CacheBudget } from './media/index.js'
 import { createRelayMetrics } from './metrics.js'
 import { relaySockets } from './sockets.js'
 import './types.js'
@@ -19,7 +20,10 @@ export interface RelayPluginOptions {
  */
 export const relayPlugin = fp<RelayPluginOptions>(async (app, { config }) => {
   const metrics = createRelayMetrics(app.metrics.registry)
-  const hub = new Hub({ backplane: app.backplane, metrics, logger: (app.log as Logger).child({ component: 'hub' }) })
+  const budget = new CacheBudget(config.relay.cacheBudget, {
+    onEvict: (bytes) => { metrics.cacheEvictions.inc(); metrics.cacheEvictedBytes.inc(bytes) },
+  })
+  const hub = new Hub({ backplane: app.backplane, metrics, logger: (app.log as Logger).child({ component: 'hub' }), cache: { budget } })
   app.decorate('hub', hub)
   await app.register(consolePlugin)
   const { jwt, mode } = config.auth

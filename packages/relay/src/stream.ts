@@ -2,11 +2,6 @@ import { GopCache, type GopCacheOptions, type SegmentStart, type Sniffed } from 
 import type { StreamView } from './operator-sink.js'
 import type { StreamState } from './wire.js'
 
-/** A message that is a view into a much larger buffer (a socket read) is copied before it is kept. */
-function retainable (payload: Buffer): Buffer {
-  return payload.buffer.byteLength > 2 * payload.length + 4096 ? Buffer.from(payload) : payload
-}
-
 /**
  * One session's publisher stream as this node holds it: the late-join cache
  * (init segment + current group of pictures) and whether the node is synced.
@@ -31,7 +26,7 @@ export class SessionStream implements StreamView {
   get media (): boolean { return this.#cache.format === 'webm' || this.#cache.format === 'mp4' }
   get end (): number { return this.#cache.end }
   get groupOffset (): number | undefined { return this.#cache.groupOffset }
-  /** Bytes the cache holds (init segment not counted). */
+  /** Memory the cache holds (init segment not counted). */
   get retainedBytes (): number { return this.#cache.retainedBytes }
 
   snapshot (): Buffer[] | null { return this.#cache.snapshot() }
@@ -48,9 +43,9 @@ export class SessionStream implements StreamView {
     this.#synced = false
   }
 
-  /** Appends the publisher's next message; returns the segments found in it. */
+  /** Appends the publisher's next message; returns the segments found in it (the cache copies what it must keep). */
   push (payload: Buffer, binary: boolean): SegmentStart[] {
-    return this.#cache.push(this.#cache.format === 'opaque' ? payload : retainable(payload), binary)
+    return this.#cache.push(payload, binary)
   }
 
   /** What another node needs to follow this stream (of publisher `epoch`) from now on, or null when it cannot be given yet. */
@@ -60,8 +55,14 @@ export class SessionStream implements StreamView {
     return parts === null ? null : { epoch, opaque: false, parts }
   }
 
+  /** The session left this node: what the cache holds stops counting against the relay's cache budget. */
+  release (): void {
+    this.#cache.reset()
+  }
+
   /** Takes over another node's state: this node follows the stream from the end of it. */
   seed (state: StreamState): void {
+    this.#cache.reset()
     this.#cache = new GopCache(this.#cacheOptions)
     if (state.opaque) this.#cache.markOpaque()
     for (const part of state.parts) this.#cache.push(part, true)

@@ -36,6 +36,17 @@ export async function ffprobe (args: string[]): Promise<string> {
 
 export { prng } from '@streaming-service/testing'
 
+/** Cuts `bytes` into messages of 1 to `max` bytes (views, not copies). */
+export function split (bytes: Buffer, random: () => number, max: number): Buffer[] {
+  const messages: Buffer[] = []
+  for (let offset = 0; offset < bytes.length;) {
+    const size = 1 + Math.floor(random() * max)
+    messages.push(bytes.subarray(offset, offset + size))
+    offset += size
+  }
+  return messages
+}
+
 /** Decodes with `ffmpeg -v error -i pipe:0`: exit code, error output, decoded frame count. */
 export async function decode (bytes: Buffer): Promise<{ code: number | null, errors: string, frames: number }> {
   const child = spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-i', 'pipe:0', '-f', 'framecrc', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { Mp4Scanner, WebmScanner, type ContainerScanner, type ScanEvent } from '../src/media/index.js'
-import { decode, ffprobe, mediaMaker, prng } from './media-helper.js'
+import { decode, ffprobe, mediaMaker, prng, split } from './media-helper.js'
 
 // SPEC §5 "Late joiners": the relay keeps the init segment and finds the
 // container boundaries (WebM Clusters, MP4 moof) and whether they start on a
@@ -27,14 +27,7 @@ const mp4Short = await ffmpeg('short.mp4', [
 // ---------------------------------------------------------------- helpers
 
 function randomChunks (bytes: Buffer, seed: number, max = 20_000): Buffer[] {
-  const random = prng(seed)
-  const chunks: Buffer[] = []
-  for (let offset = 0; offset < bytes.length;) {
-    const size = 1 + Math.floor(random() * max)
-    chunks.push(bytes.subarray(offset, offset + size))
-    offset += size
-  }
-  return chunks
+  return split(bytes, prng(seed), max)
 }
 
 function bytewise (bytes: Buffer): Buffer[] {

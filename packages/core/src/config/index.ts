@@ -34,6 +34,9 @@ export const defaults = {
   WS_OPERATOR_MAX_MESSAGE: '4KB', // bytes; operators only receive: a larger message from one closes it (tooLarge)
   WS_MAX_CONNECTIONS: 10_000, // WebSocket connections per node; the next one is told to try again later
   SESSION_MAX_OPERATORS: 10,
+  // Bytes all late-join caches of one relay may hold together: ~64 sessions at
+  // 1 MB each (a 2 s group at 4 Mbit/s), a quarter of a relay's 256 MiB memory request.
+  RELAY_CACHE_BUDGET: '64MB',
   PRESENCE_TTL: '15s', // a dead relay's connections stop counting as online after this
   SESSION_IDLE_TTL: '24h', // a session that never became active is finished after this (0: never)
   SESSION_RETENTION: '30d', // finished sessions are deleted after this (0: kept forever)
@@ -70,6 +73,7 @@ const spec = {
   WS_OPERATOR_MAX_MESSAGE: size({ default: parseSize(defaults.WS_OPERATOR_MAX_MESSAGE) }),
   WS_MAX_CONNECTIONS: count({ default: defaults.WS_MAX_CONNECTIONS }),
   SESSION_MAX_OPERATORS: count({ default: defaults.SESSION_MAX_OPERATORS }),
+  RELAY_CACHE_BUDGET: size({ default: parseSize(defaults.RELAY_CACHE_BUDGET) }),
   PRESENCE_TTL: duration({ default: parseDuration(defaults.PRESENCE_TTL) }),
   SESSION_IDLE_TTL: durationOrOff({ default: parseDuration(defaults.SESSION_IDLE_TTL) }),
   SESSION_RETENTION: durationOrOff({ default: parseDuration(defaults.SESSION_RETENTION) }),
@@ -160,6 +164,7 @@ export function loadConfig (env: Env): Readonly<Config> {
       retentionMs: raw.SESSION_RETENTION,
       sweepIntervalMs: raw.SESSION_SWEEP_INTERVAL,
     },
+    relay: { cacheBudget: raw.RELAY_CACHE_BUDGET },
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
     logFormat: raw.LOG_FORMAT as LogFormat | undefined,

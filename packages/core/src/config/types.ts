@@ -47,6 +47,10 @@ export interface Config {
     retentionMs: number
     sweepIntervalMs: number
   }
+  relay: {
+    /** RELAY_CACHE_BUDGET: bytes all late-join caches of one relay may hold together. */
+    cacheBudget: number
+  }
   shutdownDrainMs: number
   logLevel: string
   /** LOG_FORMAT; unset: pretty when stdout is a terminal outside production, else JSON (see chooseLogFormat). */

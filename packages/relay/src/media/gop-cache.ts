@@ -1,13 +1,19 @@
-import type { ContainerScanner, ScanEvent, ScannerOptions } from './scanner.js'
+import type { CacheBudget, Evictable } from './cache-budget.js'
+import { HeldBytes } from './held-bytes.js'
+import type { ScannerOptions } from './scan-limits.js'
+import type { ScanEvent } from './scan-event.js'
+import type { ContainerScanner } from './scanner.js'
 import { createScanner, sniffContainer, type Sniffed } from './sniff.js'
 
 export interface GopCacheOptions extends ScannerOptions {
   /**
-   * Most media bytes held (bytes of the messages kept, the init segment not
+   * Most memory held for the media (see `retainedBytes`; the init segment not
    * counted). A group of pictures that grows beyond it (a stream without
    * keyframes) is dropped until the next keyframe segment. Default 8 MB.
    */
   maxBytes?: number
+  /** The relay-wide budget this cache's bytes count against (none: only `maxBytes` bounds it). */
+  budget?: CacheBudget
 }
 
 /** 8 MB: several seconds of a camera at a few Mbit/s. */
@@ -19,49 +25,46 @@ const SNIFF_BYTES = 8
 /** A Cluster (WebM) or `moof` (MP4) found at stream offset `offset`. */
 export interface SegmentStart { offset: number, keyframe: boolean }
 
-interface Held {
-  /** The publisher's message, by reference (never copied). */
-  bytes: Buffer
-  /** Stream offset of `bytes[0]`. */
-  offset: number
-}
-
 /**
  * What a late joiner needs before the live messages (SPEC §5, "Late
  * joiners"): the init segment and the media from the start of the most recent
  * keyframe segment (WebM Cluster, MP4 `moof`) up to the last pushed message.
  *
  * Fed every publisher message in order. It sniffs the container from the
- * first bytes, runs the matching scanner and keeps references to the recent
- * messages: a scanner reports a segment only once it has read the segment's
- * first video frame, so the bytes since the current group's start (or, with
- * no group, the last `maxBytes` bytes) are always held, and a keyframe
- * segment found late can still be cut at its first byte.
+ * first bytes, runs the matching scanner and keeps the recent bytes: a
+ * scanner reports a segment only once it has read the segment's first video
+ * frame, so the bytes since the current group's start (or, with no group, the
+ * last `maxBytes`) are always held, and a keyframe segment found late can
+ * still be cut at its first byte.
  *
- * Messages are held by reference: the caller must not modify a buffer after
- * pushing it. Memory: at most `maxBytes` plus one message, plus the init
- * segment (at most `maxInitBytes`) and the scanner's small header buffer.
+ * Memory (SPEC §10): `retainedBytes` — large messages held by reference,
+ * small ones copied into shared chunks (HeldBytes), so many tiny messages cost
+ * what they weigh — never exceeds `maxBytes`, plus the init segment (at most
+ * `maxInitBytes`) and the scanner's 64-byte carry buffer. With a `budget`, the
+ * relay may also evict the cache whole (`evict`): late joiners then wait for
+ * the next keyframe group, as they do before the first one.
+ *
+ * The caller must not modify a buffer after pushing it.
  */
-export class GopCache {
+export class GopCache implements Evictable {
   readonly #maxBytes: number
   readonly #scannerOptions: ScannerOptions
+  readonly #budget: CacheBudget | undefined
   #format: Sniffed = 'undecided'
   #scanner: ContainerScanner | undefined
   /** First bytes of the stream while the format is undecided. */
   #head: Buffer = Buffer.alloc(0)
   #init: Buffer | undefined
-  #held: Held[] = []
-  #heldBytes = 0
-  /** Stream offset after the last pushed byte. */
-  #end = 0
+  readonly #held = new HeldBytes()
   /** Stream offset of the current group's keyframe segment, if it is complete since then. */
   #groupStart: number | undefined
   /** Segments found by the current push. */
   #found: SegmentStart[] = []
 
   constructor (options: GopCacheOptions = {}) {
-    const { maxBytes, ...scannerOptions } = options
+    const { maxBytes, budget, ...scannerOptions } = options
     this.#maxBytes = maxBytes ?? GOP_CACHE_MAX_BYTES
+    this.#budget = budget
     this.#scannerOptions = scannerOptions
   }
 
@@ -71,11 +74,14 @@ export class GopCache {
   /** The exact init segment, once complete. */
   get init (): Buffer | undefined { return this.#init }
 
-  /** Bytes of the publisher's messages held (the init segment not counted). */
-  get retainedBytes (): number { return this.#heldBytes }
+  /** Memory held for the publisher's media: buffers kept, a shared chunk's unused tail included (the init segment not counted). */
+  get retainedBytes (): number { return this.#held.retainedBytes }
+
+  /** Buffers held; at most `2 * retainedBytes / 4608 + 1` (HeldBytes). */
+  get heldBuffers (): number { return this.#held.buffers }
 
   /** Stream offset after the last pushed byte. */
-  get end (): number { return this.#end }
+  get end (): number { return this.#held.end }
 
   /** Stream offset of the keyframe segment the snapshot starts with, if any. */
   get groupOffset (): number | undefined { return this.#format === 'opaque' || this.#init === undefined ? undefined : this.#groupStart }
@@ -98,14 +104,13 @@ export class GopCache {
       this.#push(message)
     } finally {
       this.#found = []
+      this.#budget?.hold(this, this.#held.retainedBytes)
     }
     return found
   }
 
   #push (message: Buffer): void {
-    this.#held.push({ bytes: message, offset: this.#end })
-    this.#heldBytes += message.length
-    this.#end += message.length
+    this.#held.append(message)
 
     if (this.#format === 'undecided') {
       if (this.#head.length < SNIFF_BYTES) {
@@ -118,9 +123,9 @@ export class GopCache {
       this.#head = Buffer.alloc(0)
       this.#scanner = createScanner(format, this.#scannerOptions)
       // The scanner reads the stream from its first byte: the sniffed messages are all held (a few bytes decide).
-      if (this.#held[0]!.offset !== 0) return this.markOpaque()
-      for (const held of this.#held) {
-        if (!this.#handle(this.#scanner.push(held.bytes))) return
+      if (this.#held.start !== 0) return this.markOpaque()
+      for (const part of this.#held.parts(0)) {
+        if (!this.#handle(this.#scanner.push(part))) return
       }
     } else if (!this.#handle(this.#scanner!.push(message))) {
       return
@@ -137,13 +142,7 @@ export class GopCache {
   snapshot (): Buffer[] | null {
     const start = this.groupOffset
     if (start === undefined) return null
-    const parts: Buffer[] = [this.#init!]
-    for (const held of this.#held) {
-      const end = held.offset + held.bytes.length
-      if (end <= start) continue
-      parts.push(held.offset >= start ? held.bytes : held.bytes.subarray(start - held.offset))
-    }
-    return parts
+    return [this.#init!, ...this.#held.parts(start)]
   }
 
   /**
@@ -153,8 +152,8 @@ export class GopCache {
    */
   history (): Buffer[] | null {
     if (this.#format === 'opaque') return null
-    if (this.#end === 0) return []
-    return this.#held[0]?.offset === 0 ? this.#held.map((held) => held.bytes) : null
+    if (this.#held.end === 0) return []
+    return this.#held.start === 0 ? this.#held.parts(0) : null
   }
 
   /** Starts over for a new stream (publisher reconnect or replacement). */
@@ -163,8 +162,15 @@ export class GopCache {
     this.#scanner = undefined
     this.#head = Buffer.alloc(0)
     this.#init = undefined
-    this.#release()
-    this.#end = 0
+    this.#groupStart = undefined
+    this.#held.restart()
+    this.#budget?.hold(this, 0)
+  }
+
+  /** Called by the budget: drops the bytes held (the stream goes on; the next keyframe group is kept again). */
+  evict (): void {
+    this.#held.clear()
+    this.#groupStart = undefined
   }
 
   /** Applies the scanner's events; false once the stream became opaque. */
@@ -178,39 +184,21 @@ export class GopCache {
       } else if (!event.keyframe) {
         this.#found.push({ offset: event.offset, keyframe: false })
       } else {
-        const first = this.#held[0]
+        const first = this.#held.start
         // The segment's first bytes were dropped (its first video frame came more than `maxBytes` later): no group.
-        this.#groupStart = first !== undefined && first.offset <= event.offset ? event.offset : undefined
-        this.#dropBefore(event.offset)
+        this.#groupStart = first !== undefined && first <= event.offset ? event.offset : undefined
+        this.#held.dropBefore(event.offset)
         this.#found.push({ offset: event.offset, keyframe: this.#groupStart !== undefined })
       }
     }
     return true
   }
 
-  /** Keeps memory bounded: a group beyond `maxBytes` is dropped; without a group, the last `maxBytes` bytes stay. */
+  /** Keeps memory bounded: a group beyond `maxBytes` is dropped; without a group, the last `maxBytes` at most stay. */
   #trim (): void {
-    if (this.#heldBytes <= this.#maxBytes) return
+    if (this.#held.retainedBytes <= this.#maxBytes) return
     this.#groupStart = undefined
-    while (this.#held.length > 1 && this.#heldBytes > this.#maxBytes) {
-      this.#heldBytes -= this.#held.shift()!.bytes.length
-    }
-  }
-
-  /** Forgets the messages that end at or before `offset`. */
-  #dropBefore (offset: number): void {
-    let drop = 0
-    while (drop < this.#held.length && this.#held[drop]!.offset + this.#held[drop]!.bytes.length <= offset) {
-      this.#heldBytes -= this.#held[drop]!.bytes.length
-      drop++
-    }
-    if (drop > 0) this.#held.splice(0, drop)
-  }
-
-  #release (): void {
-    this.#held = []
-    this.#heldBytes = 0
-    this.#groupStart = undefined
+    this.#held.trimTo(this.#maxBytes)
   }
 
   /** Relays the rest of this stream as opaque messages: nothing is kept. */
@@ -219,6 +207,8 @@ export class GopCache {
     this.#scanner = undefined
     this.#head = Buffer.alloc(0)
     this.#init = undefined
-    this.#release()
+    this.#groupStart = undefined
+    this.#held.clear()
+    this.#budget?.hold(this, 0)
   }
 }

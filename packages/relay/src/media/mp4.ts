@@ -1,40 +1,17 @@
+import {
+  BOX, isBoxType, isInitBox, isSyncSample, MAX_PAYLOAD, readInitTracks, readTfhd, readTrun, resetTrackFragment, typeName, type TrackFragment,
+} from './mp4-boxes.js'
+import { OpenElements } from './open-elements.js'
 import { ContainerScanner } from './scanner.js'
 
-/** Top-level boxes that may belong to the init segment (before the first fragment). */
-const INIT_BOXES = new Set(['ftyp', 'moov', 'free', 'skip', 'uuid', 'pdin', 'meta'])
-/** Longest box header: size, type, 64-bit largesize. */
-const MAX_HEADER = 16
-/**
- * Bytes of a `tfhd`/`trun` body read: enough for every optional `tfhd` field
- * and for `trun`'s header plus its first sample entry.
- */
-const MAX_PAYLOAD = 48
-
-/** sample_is_non_sync_sample in the sample flags. */
-const NON_SYNC = 0x00010000
-
-interface Open {
-  type: string
-  end: number
-}
-
-interface Fragment {
-  offset: number
-  decided: boolean
-}
-
-interface TrackFragment {
-  trackId: number | undefined
-  defaultFlags: number | undefined
-  /** Flags of the fragment's first sample of this track, from the first `trun`. */
-  firstFlags: number | undefined
-  sawRun: boolean
-}
-
-/** Whether sample flags describe a sync sample (and one that depends on no other). */
-export function isSyncSample (flags: number): boolean {
-  return (flags & NON_SYNC) === 0 && ((flags >>> 24) & 0x3) !== 1
-}
+/** moof > traf: the only boxes the walker enters. */
+const MAX_DEPTH = 2
+/** No fragment open. */
+const NONE = -1
+/** The "parent" of a top-level box (OpenElements.innermost with none open). */
+const NO_PARENT = 0
+/** Body size of a box of size 0 (it runs to the end of the stream). */
+const TO_THE_END = -1
 
 /**
  * Incremental box walker for fragmented MP4 (`ffmpeg -movflags
@@ -51,261 +28,136 @@ export function isSyncSample (flags: number): boolean {
  *
  * A box of size 0 (to the end of the stream) is accepted only after the init
  * segment: nothing after it is scanned.
+ *
+ * Cost: one read per box header or `tfhd`/`trun` prefix, bounded by
+ * ScanLimits; box types are compared as numbers and the open boxes live in
+ * fixed typed arrays, so nothing is allocated per box.
  */
 export class Mp4Scanner extends ContainerScanner {
   readonly format = 'mp4' as const
 
-  readonly #buffer = Buffer.alloc(Math.max(MAX_HEADER, MAX_PAYLOAD))
-  #buffered = 0
-  #mode: 'header' | 'payload' | 'skip' | 'rest' = 'header'
-  #skip = 0
-  #headerStart = 0
-  /** The box whose body prefix is being read and the bytes wanted. */
-  #payload: { type: string, size: number, wanted: number } = { type: '', size: 0, wanted: 0 }
-  readonly #open: Open[] = []
+  readonly #open = new OpenElements(MAX_DEPTH)
+  /** The `tfhd`/`trun` whose body prefix is the next read: its type, body size and the bytes read. */
+  #payloadType = 0
+  #payloadSize = 0
+  #payloadWanted = 0
   #sawMoov = false
-  #fragment: Fragment | undefined
-  #trackFragment: TrackFragment | undefined
+  #fragmentOffset = NONE
+  #fragmentDecided = false
+  #inTrackFragment = false
+  readonly #traf: TrackFragment = { trackId: -1, defaultFlags: -1, firstFlags: -1, sawRun: false }
   #videoTracks = new Set<number>()
   #trexFlags = new Map<number, number>()
 
-  protected override partialBytes (): number {
-    return this.#buffered
-  }
-
-  protected override step (chunk: Buffer, index: number): number {
-    switch (this.#mode) {
-      case 'rest':
-        return chunk.length - index
-      case 'skip': {
-        const used = Math.min(this.#skip, chunk.length - index)
-        this.collect(chunk.subarray(index, index + used))
-        this.#skip -= used
-        if (this.#skip === 0) this.#mode = 'header'
-        return used
-      }
-      case 'header':
-        if (this.#buffered === 0) {
-          this.#closeEnded()
-          if (this.state === 'opaque') return 0
-          this.#headerStart = this.position
-        }
-        this.#buffer[this.#buffered++] = chunk[index]!
-        this.#readHeader()
-        return 1
-      case 'payload':
-        this.#buffer[this.#buffered++] = chunk[index]!
-        if (this.#buffered === this.#payload.wanted) this.#readPayload()
-        return 1
-    }
-  }
-
-  #readHeader (): void {
-    const buffer = this.#buffer
-    if (this.#buffered < 8) return
-    let size = buffer.readUInt32BE(0)
+  protected override read (buffer: Buffer, start: number, end: number, offset: number): number {
+    if (this.#payloadWanted > 0) return this.#readPayload(buffer, start, end, offset)
+    if (this.#open.innermostEnd <= offset && !this.#open.closeEnded(offset, this.#closed)) return this.fail('box overruns its parent', offset)
+    if (end - start < 8) return 0
+    let size = buffer.readUInt32BE(start)
+    const type = buffer.readUInt32BE(start + 4)
+    let headerLength = 8
     if (size === 1) {
-      if (this.#buffered < 16) return
-      const large = buffer.readBigUInt64BE(8)
-      if (large > BigInt(Number.MAX_SAFE_INTEGER)) return this.giveUp('box size out of range')
-      size = Number(large)
+      if (end - start < 16) return 0
+      const high = buffer.readUInt32BE(start + 8)
+      if (high > 0x1fffff) return this.fail('box size out of range', offset + 15)
+      size = high * 2 ** 32 + buffer.readUInt32BE(start + 12)
+      headerLength = 16
     }
-    const headerLength = this.#buffered
-    const type = buffer.toString('latin1', 4, 8)
-    const header = Buffer.from(buffer.subarray(0, headerLength))
-    this.#buffered = 0
-    if (!/^[\x20-\x7e]{4}$/.test(type)) return this.giveUp('not a box type')
-    if (size !== 0 && size < headerLength) return this.giveUp('box smaller than its header')
-    this.#onBox(type, size === 0 ? undefined : size - headerLength, header)
+    const last = offset + headerLength - 1
+    if (!isBoxType(type)) return this.fail('not a box type', last)
+    if (size !== 0 && size < headerLength) return this.fail('box smaller than its header', last)
+    this.#onBox(type, size === 0 ? TO_THE_END : size - headerLength, offset, headerLength)
+    return headerLength
   }
 
-  /** `bodySize` undefined: the box extends to the end of the stream. */
-  #onBox (type: string, bodySize: number | undefined, header: Buffer): void {
-    const start = this.#headerStart
-    const bodyStart = start + header.length
-    const parent = this.#open[this.#open.length - 1]
-    if (parent !== undefined && (bodySize === undefined || bodyStart + bodySize > parent.end)) {
-      return this.giveUp('box overruns its parent')
+  #onBox (type: number, bodySize: number, start: number, headerLength: number): void {
+    const bodyStart = start + headerLength
+    const last = bodyStart - 1
+    const parent = this.#open.innermost
+    if (parent !== NO_PARENT && (bodySize === TO_THE_END || bodyStart + bodySize > this.#open.innermostEnd)) {
+      return this.giveUp('box overruns its parent', last)
     }
 
-    switch (parent?.type) {
-      case undefined:
-        if (start === 0 && type !== 'ftyp') return this.giveUp('no ftyp box')
+    switch (parent) {
+      case NO_PARENT:
+        if (start === 0 && type !== BOX.ftyp) return this.giveUp('no ftyp box', last)
         if (this.state === 'init') {
-          if (INIT_BOXES.has(type)) {
-            if (type === 'moov') this.#sawMoov = true
-            this.collect(header)
-            if (bodySize === undefined) return this.giveUp('init segment extends to the end of the stream')
-            return this.#skipBody(bodySize)
+          if (isInitBox(type)) {
+            if (type === BOX.moov) this.#sawMoov = true
+            if (bodySize === TO_THE_END) return this.giveUp('init segment extends to the end of the stream', last)
+            return this.skip(bodySize)
           }
-          if (!this.#sawMoov) return this.giveUp(`${type} box before moov`)
-          this.#readInit(this.completeInit())
+          if (!this.#sawMoov) return this.giveUp(`${typeName(type)} box before moov`, last)
+          const tracks = readInitTracks(this.completeInit(start))
+          this.#videoTracks = tracks.videoTracks
+          this.#trexFlags = tracks.trexFlags
         }
-        if (bodySize === undefined) {
-          this.#mode = 'rest'
+        if (bodySize === TO_THE_END) return this.skip(Infinity)
+        if (type === BOX.moof) {
+          this.#fragmentOffset = start
+          this.#fragmentDecided = false
+          return this.#enter(type, bodyStart + bodySize, last)
+        }
+        return this.skip(bodySize)
+      case BOX.moof:
+        if (type === BOX.traf && !this.#fragmentDecided) {
+          resetTrackFragment(this.#traf)
+          this.#inTrackFragment = true
+          return this.#enter(type, bodyStart + bodySize, last)
+        }
+        return this.skip(bodySize)
+      case BOX.traf:
+        if (type === BOX.tfhd || (type === BOX.trun && !this.#traf.sawRun)) {
+          const wanted = Math.min(bodySize, MAX_PAYLOAD)
+          if (wanted === 0) return this.giveUp(`empty ${typeName(type)} box`, last)
+          this.#payloadType = type
+          this.#payloadSize = bodySize
+          this.#payloadWanted = wanted
           return
         }
-        if (type === 'moof') {
-          this.#fragment = { offset: start, decided: false }
-          this.#open.push({ type, end: bodyStart + bodySize })
-          return
-        }
-        return this.#skipBody(bodySize)
-      case 'moof':
-        if (type === 'traf' && this.#fragment?.decided === false) {
-          this.#trackFragment = { trackId: undefined, defaultFlags: undefined, firstFlags: undefined, sawRun: false }
-          this.#open.push({ type, end: bodyStart + bodySize! })
-          return
-        }
-        return this.#skipBody(bodySize!)
-      case 'traf':
-        if (type === 'tfhd' || (type === 'trun' && this.#trackFragment?.sawRun === false)) {
-          const wanted = Math.min(bodySize!, MAX_PAYLOAD)
-          if (wanted === 0) return this.giveUp(`empty ${type} box`)
-          this.#payload = { type, size: bodySize!, wanted }
-          this.#mode = 'payload'
-          return
-        }
-        return this.#skipBody(bodySize!)
+        return this.skip(bodySize)
       default:
-        return this.#skipBody(bodySize!)
+        return this.skip(bodySize)
     }
   }
 
-  #skipBody (size: number): void {
-    this.#skip = size
-    this.#mode = size === 0 ? 'header' : 'skip'
+  #enter (type: number, end: number, last: number): void {
+    if (!this.#open.open(type, end)) this.giveUp('boxes nested too deep', last)
   }
 
-  #closeEnded (): void {
-    for (let top = this.#open.at(-1); top !== undefined && top.end <= this.position; top = this.#open.at(-1)) {
-      if (top.end < this.position) return this.giveUp('box overruns its parent')
-      this.#open.pop()
-      if (top.type === 'traf') this.#closeTrackFragment()
-      else if (top.type === 'moof') {
-        if (this.#fragment?.decided === false) this.#decide(false)
-        this.#fragment = undefined
-      }
+  readonly #closed = (type: number): void => {
+    if (type === BOX.traf) {
+      this.#closeTrackFragment()
+    } else if (type === BOX.moof) {
+      this.#decide(false)
+      this.#fragmentOffset = NONE
     }
   }
 
-  #readPayload (): void {
-    const { type, size, wanted } = this.#payload
-    const body = this.#buffer.subarray(0, wanted)
-    this.#buffered = 0
-    const traf = this.#trackFragment
-    const parsed = traf === undefined || (type === 'tfhd' ? readTfhd(body, traf) : readTrun(body, traf))
-    if (!parsed) return this.giveUp(`malformed ${type} box`)
-    this.#skipBody(size - wanted)
+  #readPayload (buffer: Buffer, start: number, end: number, offset: number): number {
+    const wanted = this.#payloadWanted
+    if (end - start < wanted) return 0
+    this.#payloadWanted = 0
+    const parsed = !this.#inTrackFragment || (this.#payloadType === BOX.tfhd
+      ? readTfhd(buffer, start, wanted, this.#traf)
+      : readTrun(buffer, start, wanted, this.#traf))
+    if (!parsed) return this.fail(`malformed ${typeName(this.#payloadType)} box`, offset + wanted - 1)
+    this.skip(this.#payloadSize - wanted)
+    return wanted
   }
 
   #closeTrackFragment (): void {
-    const traf = this.#trackFragment
-    this.#trackFragment = undefined
-    if (traf?.trackId === undefined || !traf.sawRun) return
+    const traf = this.#traf
+    this.#inTrackFragment = false
+    if (traf.trackId === -1 || !traf.sawRun) return
     if (this.#videoTracks.size > 0 && !this.#videoTracks.has(traf.trackId)) return
-    const flags = traf.firstFlags ?? traf.defaultFlags ?? this.#trexFlags.get(traf.trackId)
+    const flags = traf.firstFlags !== -1 ? traf.firstFlags : traf.defaultFlags !== -1 ? traf.defaultFlags : this.#trexFlags.get(traf.trackId)
     this.#decide(flags !== undefined && isSyncSample(flags))
   }
 
   #decide (keyframe: boolean): void {
-    const fragment = this.#fragment
-    if (fragment === undefined || fragment.decided) return
-    fragment.decided = true
-    this.emitSegment(fragment.offset, keyframe)
+    if (this.#fragmentOffset === NONE || this.#fragmentDecided) return
+    this.#fragmentDecided = true
+    this.emitSegment(this.#fragmentOffset, keyframe)
   }
-
-  #readInit (init: Buffer): void {
-    const moov = boxes(init, 0, init.length).find((box) => box.type === 'moov')
-    if (moov === undefined) return
-    for (const box of boxes(init, moov.bodyStart, moov.end)) {
-      if (box.type === 'trak') {
-        const track = readTrak(init, box)
-        if (track?.video === true) this.#videoTracks.add(track.id)
-      } else if (box.type === 'mvex') {
-        for (const trex of boxes(init, box.bodyStart, box.end)) {
-          // version/flags, track_ID, default_sample_description_index, _duration, _size, _flags
-          if (trex.type === 'trex' && trex.end - trex.bodyStart >= 24) {
-            this.#trexFlags.set(init.readUInt32BE(trex.bodyStart + 4), init.readUInt32BE(trex.bodyStart + 20))
-          }
-        }
-      }
-    }
-  }
-}
-
-/** tfhd: version/flags, track_ID, then the optional fields its flags announce. */
-function readTfhd (body: Buffer, traf: TrackFragment): boolean {
-  if (body.length < 8) return false
-  const flags = body.readUInt32BE(0) & 0xffffff
-  traf.trackId = body.readUInt32BE(4)
-  let offset = 8
-  if ((flags & 0x01) !== 0) offset += 8 // base_data_offset
-  if ((flags & 0x02) !== 0) offset += 4 // sample_description_index
-  if ((flags & 0x08) !== 0) offset += 4 // default_sample_duration
-  if ((flags & 0x10) !== 0) offset += 4 // default_sample_size
-  if ((flags & 0x20) !== 0) {
-    if (body.length < offset + 4) return false
-    traf.defaultFlags = body.readUInt32BE(offset)
-  }
-  return true
-}
-
-/** trun: version/flags, sample_count, optional data_offset and first_sample_flags, then the samples. */
-function readTrun (body: Buffer, traf: TrackFragment): boolean {
-  if (body.length < 8) return false
-  const flags = body.readUInt32BE(0) & 0xffffff
-  const samples = body.readUInt32BE(4)
-  let offset = 8
-  if ((flags & 0x001) !== 0) offset += 4 // data_offset
-  if ((flags & 0x004) !== 0) {
-    if (body.length < offset + 4) return false
-    if (samples > 0) traf.firstFlags = body.readUInt32BE(offset)
-    offset += 4
-  }
-  if (samples === 0) return true
-  traf.sawRun = true
-  if ((flags & 0x004) === 0 && (flags & 0x400) !== 0) {
-    if ((flags & 0x100) !== 0) offset += 4 // sample_duration
-    if ((flags & 0x200) !== 0) offset += 4 // sample_size
-    if (body.length < offset + 4) return false
-    traf.firstFlags = body.readUInt32BE(offset)
-  }
-  return true
-}
-
-interface Box { type: string, bodyStart: number, end: number }
-
-/** The boxes of `buffer[start, end)`, one level deep; stops at the first malformed one. */
-function boxes (buffer: Buffer, start: number, end: number): Box[] {
-  const found: Box[] = []
-  let position = start
-  while (position + 8 <= end) {
-    let size = buffer.readUInt32BE(position)
-    let headerLength = 8
-    if (size === 1) {
-      if (position + 16 > end) break
-      size = Number(buffer.readBigUInt64BE(position + 8))
-      headerLength = 16
-    } else if (size === 0) {
-      size = end - position
-    }
-    if (size < headerLength || position + size > end) break
-    found.push({ type: buffer.toString('latin1', position + 4, position + 8), bodyStart: position + headerLength, end: position + size })
-    position += size
-  }
-  return found
-}
-
-/** A trak's track_ID (tkhd) and whether its handler (mdia/hdlr) is video. */
-function readTrak (buffer: Buffer, trak: Box): { id: number, video: boolean } | undefined {
-  const children = boxes(buffer, trak.bodyStart, trak.end)
-  const tkhd = children.find((box) => box.type === 'tkhd')
-  const mdia = children.find((box) => box.type === 'mdia')
-  if (tkhd === undefined || tkhd.end - tkhd.bodyStart < 24) return undefined
-  // version 0: 32-bit creation/modification times before track_ID; version 1: 64-bit.
-  const id = buffer.readUInt32BE(tkhd.bodyStart + (buffer[tkhd.bodyStart] === 1 ? 20 : 12))
-  const hdlr = mdia === undefined ? undefined : boxes(buffer, mdia.bodyStart, mdia.end).find((box) => box.type === 'hdlr')
-  const video = hdlr !== undefined && hdlr.end - hdlr.bodyStart >= 12 && buffer.toString('latin1', hdlr.bodyStart + 8, hdlr.bodyStart + 12) === 'vide'
-  return { id, video }
 }

@@ -1,5 +1,6 @@
 import { Mp4Scanner } from './mp4.js'
-import type { ContainerScanner, ScannerOptions } from './scanner.js'
+import type { ScannerOptions } from './scan-limits.js'
+import type { ContainerScanner } from './scanner.js'
 import { WebmScanner } from './webm.js'
 
 export type ContainerFormat = 'webm' | 'mp4'
