@@ -17,7 +17,7 @@ export interface RunResult { code: number | null, signal: NodeJS.Signals | null,
 export function serviceEnv (env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(APP_|HTTP_|DB_|DATABASE_URL|DATA_DIR|REDIS_|RELAY_|WS_|SESSION_|SHUTDOWN_|LOG_|MIGRATIONS_|SEEDS_)/.test(key)) base[key] = value
+    if (value !== undefined && !/^(APP_|HTTP_|DB_|DATABASE_URL|DATA_DIR|REDIS_|RELAY_|WS_|SESSION_|SHUTDOWN_|LOG_|MIGRATIONS_|SEEDS_|AUTH_|API_KEYS|CORS_|TRUST_PROXY|WEBHOOK_|PRESENCE_)/.test(key)) base[key] = value
   }
   return { ...base, APP_ENV: 'test', ...env }
 }
