@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import ts from 'typescript'
 import { streamUrl } from '@streaming-service/protocol'
@@ -223,7 +223,11 @@ export async function prepareDatabase (scope: Teardowns): Promise<Record<string,
  * on relay `operatorRelays[j]`.
  */
 export async function startBenchCluster (scope: Teardowns, options: {
-  dbEnv: Record<string, string>, relays: number, publisherRelay: (index: number) => number
+  dbEnv: Record<string, string>
+  relays: number
+  publisherRelay: (index: number) => number
+  /** Relays write V8 CPU profiles here (--cpu-prof), flushed when they stop gracefully. */
+  profileDir?: string
 }): Promise<SystemUnderTest> {
   const env = {
     ...options.dbEnv,
@@ -232,10 +236,13 @@ export async function startBenchCluster (scope: Teardowns, options: {
     SESSION_MAX_OPERATORS: '10000',
     LOG_LEVEL: 'info', // startService waits for the "listening" line
   }
+  const profiled = options.profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] }
   const [controlPlane, ...relays] = await Promise.all([
     startService(scope, ['control-plane'], env),
-    ...Array.from({ length: options.relays }, async () => await startService(scope, ['relay'], env)),
+    ...Array.from({ length: options.relays }, async () => await startService(scope, ['relay'], { ...env, SHUTDOWN_DRAIN: '0ms' }, profiled)),
   ]) as [ServiceProcess, ...ServiceProcess[]]
+  // A profile is written at a graceful exit only: stop them before the teardown's SIGKILL.
+  if (options.profileDir !== undefined) scope.teardown(async () => { await Promise.all(relays.map(async (relay) => await relay.stop('SIGTERM'))) })
   const wsUrl = (relay: number, sessionId: string, userId: string, streamKey?: string) => {
     return streamUrl({ base: `ws://127.0.0.1:${relays[relay % relays.length]!.port}`, sessionId, userId, ...(streamKey === undefined ? {} : { streamKey }) })
   }
@@ -271,22 +278,27 @@ export async function startBenchCluster (scope: Teardowns, options: {
   }
 }
 
-/** Transpiles ceiling-server.ts to plain JavaScript (ws imported by absolute URL) in a temporary directory, removed at teardown. */
-function buildCeiling (scope: Teardowns): string {
-  const source = readFileSync(new URL('./ceiling-server.ts', import.meta.url), 'utf8')
+/**
+ * Transpiles a baseline server (ceiling-server.ts, naive-relay.ts) to plain
+ * JavaScript, its packages imported by absolute URL, in a temporary
+ * directory removed at teardown: it runs on bare `node`, no loader inflating it.
+ */
+function buildBaseline (scope: Teardowns, name: string): string {
+  const source = readFileSync(new URL(`./${name}.ts`, import.meta.url), 'utf8')
   const { outputText } = ts.transpileModule(source, {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
   })
-  const wsUrl = import.meta.resolve('ws')
   const dir = mkdtempSync(join(tmpdir(), 'ss-bench-'))
   scope.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'ceiling-server.mjs')
-  writeFileSync(file, outputText.replace(/from\s+['"]ws['"]/g, `from ${JSON.stringify(wsUrl)}`))
+  const file = join(dir, `${name}.mjs`)
+  const resolved = outputText.replace(/from\s+['"](ws|ioredis)['"]/g, (_m, pkg: string) => `from ${JSON.stringify(import.meta.resolve(pkg))}`)
+  writeFileSync(file, resolved)
   return file
 }
 
-export async function startCeiling (scope: Teardowns): Promise<SystemUnderTest> {
-  const child = spawn(process.execPath, [buildCeiling(scope)], { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts a baseline server process and waits for its `listening` line; killed at teardown. */
+async function startBaseline (scope: Teardowns, file: string, args: string[] = []): Promise<{ pid: number, port: number }> {
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   scope.teardown(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -301,13 +313,34 @@ export async function startCeiling (scope: Teardowns): Promise<SystemUnderTest> 
         if (line.msg === 'listening') resolve(line.port!)
       } catch {}
     })
-    child.once('exit', (code) => reject(new Error(`ceiling server exited (${code}) before listening`)))
+    child.once('exit', (code) => reject(new Error(`${basename(file)} exited (${code}) before listening`)))
   })
+  return { pid: child.pid!, port }
+}
+
+export async function startCeiling (scope: Teardowns): Promise<SystemUnderTest> {
+  const { pid, port } = await startBaseline(scope, buildBaseline(scope, 'ceiling-server'))
   return {
-    pids: [child.pid!],
+    pids: [pid],
     async openSession (index, operatorRelays) {
       const url = `ws://127.0.0.1:${port}/room/${index}`
       return { publisherUrl: url, operatorUrls: operatorRelays.map(() => url) }
+    },
+    async counters () { return undefined },
+    warnings () { return {} },
+  }
+}
+
+/** The naive cluster (naive-relay.ts): `relays` ws + ioredis nodes on the local Redis, under a channel prefix of their own. */
+export async function startNaive (scope: Teardowns, options: { relays: number, publisherRelay: (index: number) => number }): Promise<SystemUnderTest> {
+  const file = buildBaseline(scope, 'naive-relay')
+  const prefix = `naivebench:${randomBytes(4).toString('hex')}:`
+  const nodes = await Promise.all(Array.from({ length: options.relays }, async () => await startBaseline(scope, file, [TEST_REDIS_URL, prefix])))
+  const url = (relay: number, index: number, publish: boolean) => `ws://127.0.0.1:${nodes[relay % nodes.length]!.port}/room/${index}${publish ? '?publish' : ''}`
+  return {
+    pids: nodes.map((node) => node.pid),
+    async openSession (index, operatorRelays) {
+      return { publisherUrl: url(options.publisherRelay(index), index, true), operatorUrls: operatorRelays.map((relay) => url(relay, index, false)) }
     },
     async counters () { return undefined },
     warnings () { return {} },

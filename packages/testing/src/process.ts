@@ -58,8 +58,10 @@ export interface ServiceProcess {
  * once it logs "listening". Killed at teardown if still running. `bin` runs
  * another build of the CLI (e.g. the deployed artifact) instead of the repository's.
  */
-export async function startService (t: Teardown, args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number, bin?: string } = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [options.bin ?? CLI, ...args], {
+export async function startService (
+  t: Teardown, args: string[], env: Record<string, string>, options: { cwd?: string, timeoutMs?: number, bin?: string, nodeArgs?: string[] } = {}
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? CLI, ...args], {
     cwd: options.cwd ?? tempDir(),
     env: serviceEnv({ APP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
