@@ -16,11 +16,11 @@ import shlex
 import signal
 import sys
 from typing import Any, List, Optional, Sequence, Tuple
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from . import __version__
 from .api import SessionsAPI
-from .connection import Backoff, CredentialSource
+from .connection import Backoff, CredentialSource, with_query
 from .errors import APIError, PSDSError, SessionFinishedError, StreamRefusedError
 from .publisher import Publisher
 from .sources import jpeg_files, publish_ffmpeg, publish_file, publish_frames, publish_stdin
@@ -297,15 +297,10 @@ def _stream_ids(ws_url: str) -> Tuple[str, str]:
     return unquote(parts[-2]), unquote(parts[-1])
 
 
-def _without_token(ws_url: str) -> str:
-    parts = urlsplit(ws_url)
-    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"])))
-
-
 def _operator_token(args: argparse.Namespace, urls: List[str]) -> Tuple[List[str], Optional[CredentialSource]]:
     """The watch URLs and their token: --token; else a token the URL carries; else one minted per connection with --api-key."""
     if args.token:
-        return [_without_token(url) for url in urls], args.token
+        return [with_query(url, "token", None) for url in urls], args.token
     if any("token" in dict(parse_qsl(urlsplit(url).query)) for url in urls):
         return urls, None
     if args.api_key and args.api:

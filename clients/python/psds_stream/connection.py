@@ -49,11 +49,12 @@ def redact(url: str) -> str:
     return re.sub(r"((?:^|[?&])(?:stream_key|token)=)[^&#]*", r"\1[Redacted]", url)
 
 
-def with_query(url: str, name: str, value: str) -> str:
-    """``url`` with the query parameter ``name`` set to ``value`` (replacing one already there)."""
+def with_query(url: str, name: str, value: Optional[str]) -> str:
+    """``url`` with the query parameter ``name`` set to ``value`` (replacing one already there), or removed for ``None``."""
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
-    query.append((name, value))
+    if value is not None:
+        query.append((name, value))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

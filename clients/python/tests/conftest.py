@@ -24,7 +24,7 @@ CLIENT_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = CLIENT_DIR.parents[1]
 sys.path.insert(0, str(CLIENT_DIR))
 
-from psds_stream import Publisher, SessionsAPI, Viewer  # noqa: E402
+from psds_stream import Publisher, SessionsAPI, StreamRefusedError, Viewer  # noqa: E402
 from psds_stream.connection import with_query  # noqa: E402
 
 try:
@@ -242,6 +242,18 @@ async def primed(publisher: Publisher, viewers: List[Viewer]) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+async def refusal_of(viewer: Viewer) -> StreamRefusedError:
+    """Why the service refused ``viewer`` (it is closed afterwards); fails the test if it was not refused."""
+    try:
+        async for _ in viewer:
+            pass
+    except StreamRefusedError as exc:
+        return exc
+    finally:
+        await viewer.close()
+    raise AssertionError("not refused")
 
 
 def cli_command(*args: str) -> List[str]:

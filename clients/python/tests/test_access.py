@@ -14,7 +14,7 @@ from typing import Dict, List
 import jwt
 import pytest
 
-from conftest import API_KEY, CLIENT_DIR, JWT_SECRET, Cluster, cli_command, cli_env, operator_token, primed, python_cli, run, until
+from conftest import API_KEY, CLIENT_DIR, JWT_SECRET, Cluster, cli_command, cli_env, operator_token, primed, python_cli, refusal_of, run, until
 from psds_stream import (
     APIError,
     Backoff,
@@ -27,6 +27,7 @@ from psds_stream import (
     StreamRefusedError,
     Viewer,
 )
+from psds_stream.connection import redact, with_query
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +38,6 @@ def api(token_cluster: Cluster) -> SessionsAPI:
 def plain_url(cluster: Cluster, relay: int, session: Session, user_id: str) -> str:
     """A stream URL without any credential."""
     return "%s/ws/stream/%s/%s" % (cluster.relay_ws(relay), session.session_id, user_id)
-
-
-async def refused(viewer: Viewer) -> StreamRefusedError:
-    try:
-        async for _ in viewer:
-            pass
-    except StreamRefusedError as exc:
-        return exc
-    finally:
-        await viewer.close()
-    raise AssertionError("not refused")
 
 
 def test_rest_needs_one_of_the_api_keys(token_cluster: Cluster, api: SessionsAPI) -> None:
@@ -94,9 +84,9 @@ def test_missing_expired_and_foreign_tokens_are_refused_without_retrying(token_c
 
     async def scenario() -> List[StreamRefusedError]:
         return [
-            await refused(Viewer(plain_url(token_cluster, 0, session, "op-none"))),
-            await refused(Viewer(plain_url(token_cluster, 0, session, "op-late"), token=expired)),
-            await refused(Viewer(plain_url(token_cluster, 1, session, "op-mine"), token=foreign)),
+            await refusal_of(Viewer(plain_url(token_cluster, 0, session, "op-none"))),
+            await refusal_of(Viewer(plain_url(token_cluster, 0, session, "op-late"), token=expired)),
+            await refusal_of(Viewer(plain_url(token_cluster, 1, session, "op-mine"), token=foreign)),
         ]
 
     missing, late, other = run(scenario())
@@ -114,10 +104,10 @@ def test_revoking_an_operator_stops_its_viewer_with_forbidden(token_cluster: Clu
         await viewer.connect()
         await until("op-revoked online", lambda: [o.online for o in api.operators(session.session_id)] == [True])
         await asyncio.to_thread(api.revoke_operator, session.session_id, "op-revoked")
-        error = await refused(viewer)
+        error = await refusal_of(viewer)
         assert type(error) is ForbiddenError and error.close_code == CloseCode.FORBIDDEN
         assert viewer.stats.reconnects == 0, "a revoked operator is not retried"
-        again = await refused(Viewer(plain_url(token_cluster, 0, session, "op-revoked"), token=earlier))
+        again = await refusal_of(Viewer(plain_url(token_cluster, 0, session, "op-revoked"), token=earlier))
         assert type(again) is ForbiddenError, "a token issued before the revocation is refused"
 
     run(scenario())
@@ -185,3 +175,10 @@ def test_cli_api_key_token_and_revoke(token_cluster: Cluster, api: SessionsAPI) 
 
 def cli_env_without_key() -> Dict[str, str]:
     return {k: v for k, v in cli_env().items() if k not in ("PSDS_API", "PSDS_API_KEY")}
+
+
+def test_tokens_stay_out_of_logged_urls() -> None:
+    url = "ws://relay/ws/stream/s/op?token=a.b.c&x=1"
+    assert redact(url) == "ws://relay/ws/stream/s/op?token=[Redacted]&x=1"
+    assert redact(with_query(url, "stream_key", "k")) == "ws://relay/ws/stream/s/op?token=[Redacted]&x=1&stream_key=[Redacted]"
+    assert with_query(url, "token", None) == "ws://relay/ws/stream/s/op?x=1"
