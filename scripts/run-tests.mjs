@@ -3,7 +3,7 @@
 //   tests: N passed, N failed
 // A "test" is a top-level t.test() of a test file (tap's per-file results
 // in .tap/test-results), or one pytest test of the Python client
-// (clients/python/tests, run by Debian's /usr/bin/python3 with python3-pytest;
+// (clients/python/tests, run by Debian's /usr/bin/python3 with python3-pytest and python3-jwt;
 // its junit XML is parsed). A file that crashes before reporting, or a pytest
 // that cannot start, counts as one failure; skipped tests count as failures.
 // Arguments narrow the run: test files (.test.ts for tap; paths under
@@ -90,19 +90,19 @@ if (tap.status !== 0 && failed === 0) {
 if (runPython) runPytest(pythonRequested.map((arg) => relative(pythonDir, resolve(arg))))
 
 /**
- * pytest on the Python client with Debian's interpreter (python3-pytest and
- * python3-websockets are Debian packages; PYTHON overrides the interpreter).
+ * pytest on the Python client with Debian's interpreter (python3-pytest,
+ * python3-websockets and python3-jwt are Debian packages; PYTHON overrides the interpreter).
  * Counts come from its junit XML: a testcase with <failure>, <error> or
  * <skipped> is a failure.
  */
 function runPytest (paths) {
   const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3')
   const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }
-  const probe = spawnSync(python, ['-c', 'import pytest, websockets'], { cwd: pythonDir, env, encoding: 'utf8' })
+  const probe = spawnSync(python, ['-c', 'import pytest, websockets, jwt'], { cwd: pythonDir, env, encoding: 'utf8' })
   if (probe.status !== 0) {
     failed++
     const why = probe.error?.message ?? probe.stderr.trim().split('\n').at(-1)
-    failures.push(`clients/python: pytest cannot start with ${python} (${why}); install Debian's packages: apt-get install python3-pytest python3-websockets (npm test does, as root)`)
+    failures.push(`clients/python: pytest cannot start with ${python} (${why}); install Debian's packages: apt-get install python3-pytest python3-websockets python3-jwt (npm test does, as root)`)
     return
   }
   const dir = mkdtempSync(join(tmpdir(), 'ss-pytest-'))

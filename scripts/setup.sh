@@ -74,6 +74,7 @@ if [ "$MODE" = test ]; then
   need redis-server redis-server               # also started by the Redis fault tests
   need ffmpeg ffmpeg                           # media scanner and Python client tests make WebM/fMP4 with it
   need python3-websockets python3-websockets   # the Python client (clients/python) runs on Debian's python3
+  need python3-jwt python3-jwt                 # its token-mode tests sign operator tokens as a platform backend does
   need python3-pytest python3-pytest           # runs the Python client's tests (scripts/run-tests.mjs)
   need chromium chromium                       # the console's browser test (playwright-core drives Debian's Chromium)
   need nginx nginx-light                       # deploy tests: deploy/nginx in front of a cluster

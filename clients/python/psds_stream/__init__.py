@@ -1,6 +1,7 @@
 """Python client of the PSDS streaming service: publish a session's stream and watch it.
 
-- :class:`SessionsAPI` — the REST control plane (create / get / delete / operators).
+- :class:`SessionsAPI` — the REST control plane (create / get / delete / operators,
+  mint_token / revoke_operator), with the API key in ``AUTH_MODE=token``.
 - :class:`Publisher` — sends the client's stream over WebSocket, reconnecting by itself.
 - :class:`Viewer` — watches a session as an operator (async iterator of messages).
 - Sources: :func:`publish_ffmpeg`, :func:`publish_file`, :func:`publish_stdin`,
@@ -11,16 +12,18 @@ The command line: ``python3 -m psds_stream --help``.
 
 __version__ = "0.1.0"
 
-from .api import Operator, Session, SessionsAPI  # noqa: E402
-from .connection import Backoff  # noqa: E402
+from .api import MintedToken, Operator, Session, SessionsAPI  # noqa: E402
+from .connection import Backoff, CredentialSource  # noqa: E402
 from .errors import (  # noqa: E402
     APIConnectionError,
     APIError,
     CloseCode,
     ConnectionLostError,
+    ForbiddenError,
     HandshakeRejectedError,
     InvalidRequestError,
     InvalidStreamKeyError,
+    InvalidTokenError,
     MessageTooLargeError,
     PSDSError,
     PublisherReplacedError,
@@ -29,6 +32,7 @@ from .errors import (  # noqa: E402
     StreamError,
     StreamRefusedError,
     TooManyOperatorsError,
+    UnauthorizedError,
 )
 from .publisher import Publisher, PublisherStats, Reconnected, with_stream_key  # noqa: E402
 from .sources import (  # noqa: E402
@@ -48,6 +52,8 @@ __all__ = [
     "SessionsAPI",
     "Session",
     "Operator",
+    "MintedToken",
+    "CredentialSource",
     "Publisher",
     "PublisherStats",
     "Reconnected",
@@ -70,7 +76,10 @@ __all__ = [
     "StreamError",
     "StreamRefusedError",
     "InvalidRequestError",
+    "UnauthorizedError",
     "InvalidStreamKeyError",
+    "InvalidTokenError",
+    "ForbiddenError",
     "SessionNotFoundError",
     "SessionFinishedError",
     "PublisherReplacedError",

@@ -8,13 +8,13 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 from urllib.parse import quote
 
 from . import __version__
 from .errors import APIConnectionError, APIError
 
-__all__ = ["SessionsAPI", "Session", "Operator"]
+__all__ = ["SessionsAPI", "Session", "Operator", "MintedToken"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ class Operator:
     online: bool
 
 
+@dataclass(frozen=True)
+class MintedToken:
+    """An operator token (``POST /sessions/:id/tokens``): ``ws_url`` carries it as ``?token=``."""
+
+    token: str = field(repr=False)
+    ws_url: str = field(repr=False)
+    expires_at: str
+
+
 class SessionsAPI:
     """Client of the control plane's REST API, e.g. ``SessionsAPI("http://localhost:8090")``.
 
@@ -68,9 +77,10 @@ class SessionsAPI:
     :class:`~psds_stream.errors.APIError` with the service's ``code``
     (``invalid_id``, ``session_not_found``, ``invalid_body``,
     ``db_unavailable``...) and HTTP status; an unreachable service raises
-    :class:`~psds_stream.errors.APIConnectionError`. ``api_key``, when given,
-    is sent as ``Authorization: Bearer <key>`` (for deployments that put the
-    API behind an authenticating gateway).
+    :class:`~psds_stream.errors.APIConnectionError`. ``api_key`` is sent as
+    ``Authorization: Bearer <key>``: ``AUTH_MODE=token`` needs one of the
+    service's ``API_KEYS`` (without it every call raises ``APIError`` 401
+    ``unauthorized``).
     """
 
     def __init__(self, base_url: str, api_key: Optional[str] = None, *, timeout: float = 10.0) -> None:
@@ -97,6 +107,25 @@ class SessionsAPI:
         """``GET /sessions/:id/operators``, in join order."""
         body = self._request("GET", "/sessions/%s/operators" % _segment(session_id))
         return [Operator(user_id=o["user_id"], joined_at=o["joined_at"], online=o["online"]) for o in body["operators"]]
+
+    def mint_token(self, session_id: Union[str, uuid.UUID], user_id: str, ttl: Optional[str] = None) -> MintedToken:
+        """``POST /sessions/:id/tokens``: an operator token for ``user_id`` (``ttl`` such as ``"10m"``; default 1 h, at most 24 h).
+
+        A finished session raises ``APIError`` 409 ``session_finished``.
+        """
+        body: Dict[str, Any] = {"user_id": user_id}
+        if ttl is not None:
+            body["ttl"] = ttl
+        minted = self._request("POST", "/sessions/%s/tokens" % _segment(session_id), body)
+        return MintedToken(token=minted["token"], ws_url=minted["ws_url"], expires_at=minted["expires_at"])
+
+    def revoke_operator(self, session_id: Union[str, uuid.UUID], user_id: str) -> None:
+        """``DELETE /sessions/:id/operators/:user_id``: its sockets close with 4403 everywhere, its tokens issued so far are refused."""
+        self._request("DELETE", "/sessions/%s/operators/%s" % (_segment(session_id), _segment(user_id)))
+
+    def token_source(self, session_id: Union[str, uuid.UUID], user_id: str, ttl: Optional[str] = None) -> Callable[[], str]:
+        """A :class:`Viewer` ``token`` that mints a fresh token for every connection attempt."""
+        return lambda: self.mint_token(session_id, user_id, ttl).token
 
     def request(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
         """Any call: the decoded JSON answer (``None`` for 204). For the CLI and for routes this class does not wrap."""

@@ -15,11 +15,12 @@ import os
 import shlex
 import signal
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from . import __version__
 from .api import SessionsAPI
-from .connection import Backoff
+from .connection import Backoff, CredentialSource, with_query
 from .errors import APIError, PSDSError, SessionFinishedError, StreamRefusedError
 from .publisher import Publisher
 from .sources import jpeg_files, publish_ffmpeg, publish_file, publish_frames, publish_stdin
@@ -37,8 +38,8 @@ log = logging.getLogger("psds_stream")
 
 _EPILOG = """exit codes: 0 success, 1 failure, 2 usage, 3 refused by the service (close code
 and reason printed), 130 interrupted. Environment: PSDS_API, PSDS_API_KEY,
-PSDS_WS_URL, PSDS_STREAM_KEY supply defaults for --api, --api-key, --ws-url,
---stream-key (a stream key in the environment stays out of `ps`)."""
+PSDS_WS_URL, PSDS_STREAM_KEY, PSDS_TOKEN supply defaults for --api, --api-key,
+--ws-url, --stream-key, --token (secrets in the environment stay out of `ps`)."""
 
 
 def _positive(text: str) -> float:
@@ -84,11 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions = session.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def api_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api", default=os.environ.get("PSDS_API"), required="PSDS_API" not in os.environ,
+    def api_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("--api", default=os.environ.get("PSDS_API"), required=required and "PSDS_API" not in os.environ,
                        metavar="URL", help="control plane base URL, e.g. http://localhost:8090 (default: $PSDS_API)")
         p.add_argument("--api-key", default=os.environ.get("PSDS_API_KEY"), metavar="KEY",
-                       help="sent as 'Authorization: Bearer KEY' (default: $PSDS_API_KEY)")
+                       help="AUTH_MODE=token: one of the service's API_KEYS, sent as 'Authorization: Bearer KEY' "
+                            "(default: $PSDS_API_KEY)")
 
     create = actions.add_parser("create", help="POST /sessions", description="Create a session (POST /sessions); prints it with its stream_key.")
     api_options(create)
@@ -101,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         action = actions.add_parser(name, help=text.split(":")[0], description=text)
         api_options(action)
         action.add_argument("session_id", metavar="SESSION_ID")
+    token = actions.add_parser(
+        "token", help="POST /sessions/ID/tokens",
+        description="Mint an operator token (AUTH_MODE=token); prints {token, ws_url, expires_at}: ws_url carries the token.")
+    api_options(token)
+    token.add_argument("session_id", metavar="SESSION_ID")
+    token.add_argument("--user-id", required=True, metavar="ID", help="the operator (1-128 of A-Za-z0-9._:-)")
+    token.add_argument("--ttl", metavar="DURATION", help="validity, e.g. 10m or 2h (default 1h, at most 24h)")
+    revoke = actions.add_parser(
+        "revoke", help="DELETE /sessions/ID/operators/USER_ID",
+        description="Revoke an operator: its sockets close with 4403 on every relay, its tokens issued so far are refused.")
+    api_options(revoke)
+    revoke.add_argument("session_id", metavar="SESSION_ID")
+    revoke.add_argument("user_id", metavar="USER_ID")
 
     publish = commands.add_parser(
         "publish",
@@ -139,18 +154,24 @@ examples:
         description=(
             "Watch a session as an operator and write what arrives (binary as is, text as UTF-8). "
             "Reconnects by itself; at once on 4205 (the publisher restarted its stream). Exit code 3 when the "
-            "service refuses the viewer (4400, 4401, 4404, 4409 too many operators, 4410 finished before "
-            "anything arrived); 0 when the duration is over or the session finished after data arrived."
+            "service refuses the viewer (4400, 4401 missing or expired token, 4403 revoked or another user's "
+            "token, 4404, 4409 too many operators, 4410 finished before anything arrived); 0 when the duration "
+            "is over or the session finished after data arrived. AUTH_MODE=token: pass --token, or a --ws-url "
+            "that carries ?token=, or --api and --api-key to mint a fresh token for every connection."
         ),
         epilog=_EPILOG + """
 
-example:
-  python3 -m psds_stream watch --ws-url ws://relay:8090/ws/stream/SESSION/operator-1 --stdout | ffplay -""",
+examples:
+  python3 -m psds_stream watch --ws-url ws://relay:8090/ws/stream/SESSION/operator-1 --stdout | ffplay -
+  PSDS_TOKEN="$TOKEN" python3 -m psds_stream watch --ws-url "$WS_URL" --user-id operator-1 -o out.webm""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ws_options(watch, "ws://HOST/ws/stream/SESSION_ID/USER_ID (the session's ws_url works with --user-id)")
     watch.add_argument("--user-id", metavar="ID",
                        help="operator id: replaces the last path segment of --ws-url (1-128 of A-Za-z0-9._:-)")
+    watch.add_argument("--token", default=os.environ.get("PSDS_TOKEN"), metavar="TOKEN",
+                       help="AUTH_MODE=token: the operator token, sent as 'Authorization: Bearer TOKEN' (default: $PSDS_TOKEN)")
+    api_options(watch, required=False)
     output = watch.add_mutually_exclusive_group(required=True)
     output.add_argument("-o", "--output", metavar="FILE", help="write the stream to FILE")
     output.add_argument("--stdout", action="store_true", help="write the stream to stdout (e.g. `| ffplay -`)")
@@ -207,6 +228,12 @@ def _session(args: argparse.Namespace) -> int:
         body = api.get(args.session_id).raw
     elif args.action == "operators":
         body = api.request("GET", "/sessions/%s/operators" % args.session_id)
+    elif args.action == "token":
+        minted = api.mint_token(args.session_id, args.user_id, args.ttl)
+        body = {"token": minted.token, "ws_url": minted.ws_url, "expires_at": minted.expires_at}
+    elif args.action == "revoke":
+        api.revoke_operator(args.session_id, args.user_id)
+        return EXIT_OK
     else:
         api.delete(args.session_id)
         return EXIT_OK
@@ -262,9 +289,29 @@ async def _publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stream_ids(ws_url: str) -> Tuple[str, str]:
+    """Session id and user id of a ``/ws/stream/<session>/<user>`` URL."""
+    parts = urlsplit(ws_url).path.rstrip("/").split("/")
+    if len(parts) < 2:
+        raise ValueError("not a stream URL (ws://HOST/ws/stream/SESSION_ID/USER_ID): %s" % urlunsplit(urlsplit(ws_url)._replace(query="")))
+    return unquote(parts[-2]), unquote(parts[-1])
+
+
+def _operator_token(args: argparse.Namespace, urls: List[str]) -> Tuple[List[str], Optional[CredentialSource]]:
+    """The watch URLs and their token: --token; else a token the URL carries; else one minted per connection with --api-key."""
+    if args.token:
+        return [with_query(url, "token", None) for url in urls], args.token
+    if any("token" in dict(parse_qsl(urlsplit(url).query)) for url in urls):
+        return urls, None
+    if args.api_key and args.api:
+        session_id, user_id = _stream_ids(urls[0])
+        return urls, SessionsAPI(args.api, args.api_key).token_source(session_id, user_id)
+    return urls, None
+
+
 async def _watch(args: argparse.Namespace) -> int:
-    urls = [operator_url(url, args.user_id) if args.user_id else url for url in args.ws_url]
-    viewer = Viewer(urls, give_up_after=args.give_up_after)
+    urls, token = _operator_token(args, [operator_url(url, args.user_id) if args.user_id else url for url in args.ws_url])
+    viewer = Viewer(urls, token=token, give_up_after=args.give_up_after)
     output: Any = sys.stdout.buffer if args.stdout else args.output
     try:
         try:

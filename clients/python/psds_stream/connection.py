@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .errors import CloseCode, ConnectionLostError, HandshakeRejectedError, StreamRefusedError, refusal
 
-__all__ = ["Backoff", "redact"]
+__all__ = ["Backoff", "Credential", "CredentialSource", "redact", "with_query"]
 
 log = logging.getLogger("psds_stream")
 
@@ -43,8 +45,56 @@ class Backoff:
 
 
 def redact(url: str) -> str:
-    """The URL with its stream key replaced, for logs and messages."""
-    return re.sub(r"(stream_key=)[^&#]*", r"\1[Redacted]", url)
+    """The URL with its stream key and token replaced, for logs and messages."""
+    return re.sub(r"((?:^|[?&])(?:stream_key|token)=)[^&#]*", r"\1[Redacted]", url)
+
+
+def with_query(url: str, name: str, value: Optional[str]) -> str:
+    """``url`` with the query parameter ``name`` set to ``value`` (replacing one already there), or removed for ``None``."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if value is not None:
+        query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+#: A credential, or a function returning one that is called before every
+#: connection attempt (plain functions run in a worker thread, so a blocking
+#: REST call such as :meth:`SessionsAPI.token_source`'s is fine; coroutine
+#: functions are awaited).
+CredentialSource = Union[str, Callable[[], Union[str, Awaitable[str]]]]
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a connection presents: a stream key or an operator token, and where it travels.
+
+    ``placement`` is ``"header"`` (``Authorization: Bearer``, the default:
+    kept out of URLs, and so out of proxies' logs) or ``"query"``
+    (``?stream_key=`` / ``?token=``, as browsers do).
+    """
+
+    name: str
+    source: CredentialSource
+    placement: str = "header"
+
+    def __post_init__(self) -> None:
+        if self.placement not in ("header", "query"):
+            raise ValueError("credentials_in must be 'header' or 'query', not %r" % self.placement)
+
+    async def apply(self, url: str) -> Tuple[str, Dict[str, str]]:
+        """The URL and the upgrade request's headers for one attempt."""
+        source = self.source
+        if isinstance(source, str):
+            value = source
+        elif inspect.iscoroutinefunction(source):
+            value = await source()
+        else:
+            produced = await asyncio.to_thread(source)
+            value = await produced if inspect.isawaitable(produced) else produced
+        if self.placement == "query":
+            return with_query(url, self.name, value), {}
+        return url, {"Authorization": "Bearer %s" % value}
 
 
 def close_of(exc: Optional[ConnectionClosed], ws: Any) -> "tuple[int, str]":
@@ -59,6 +109,8 @@ _CONNECT_FAILURES = (OSError, asyncio.TimeoutError, InvalidHandshake)
 # websockets imports `connect` lazily (invisible to type checkers); it is the
 # same top-level API from 10.4 (legacy implementation) to 14+ (new asyncio one).
 _connect: Any = getattr(websockets, "connect")
+# The upgrade request's own headers: `extra_headers` in the legacy implementation, `additional_headers` in the new one.
+_HEADERS_ARGUMENT = "additional_headers" if "additional_headers" in inspect.signature(_connect).parameters else "extra_headers"
 
 
 class Link:
@@ -79,6 +131,7 @@ class Link:
         open_timeout: float,
         ping_interval: Optional[float],
         max_size: Optional[int],
+        credential: Optional[Credential] = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one WebSocket URL is needed")
@@ -92,6 +145,7 @@ class Link:
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
         self.max_size = max_size
+        self.credential = credential
         self._next = 0
         self._attempt = 0
         self._down_since: Optional[float] = None
@@ -109,13 +163,17 @@ class Link:
 
         Raises :class:`StreamRefusedError` for an HTTP rejection of the
         upgrade that retrying cannot fix, :class:`ConnectionLostError` once
-        ``give_up_after`` seconds passed without a connection.
+        ``give_up_after`` seconds passed without a connection. What a
+        credential function raises is raised as it is.
         """
         while True:
             if not first:
                 await self._pause()
             first = False
             url = self.url
+            headers: Dict[str, str] = {}
+            if self.credential is not None:
+                url, headers = await self.credential.apply(url)
             try:
                 ws = await _connect(
                     url,
@@ -125,6 +183,7 @@ class Link:
                     close_timeout=5,
                     max_size=self.max_size,
                     compression=None,
+                    **({_HEADERS_ARGUMENT: headers} if headers else {}),
                 )
             except InvalidURI as exc:
                 raise StreamRefusedError(None, "", "invalid WebSocket URL %s: %s" % (redact(url), exc)) from None

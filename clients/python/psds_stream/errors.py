@@ -11,7 +11,10 @@ __all__ = [
     "StreamError",
     "StreamRefusedError",
     "InvalidRequestError",
+    "UnauthorizedError",
     "InvalidStreamKeyError",
+    "InvalidTokenError",
+    "ForbiddenError",
     "SessionNotFoundError",
     "SessionFinishedError",
     "PublisherReplacedError",
@@ -89,8 +92,20 @@ class InvalidRequestError(StreamRefusedError):
     """4400: malformed session id or user id."""
 
 
-class InvalidStreamKeyError(StreamRefusedError):
-    """4401: missing or wrong stream key."""
+class UnauthorizedError(StreamRefusedError):
+    """4401: a missing or wrong credential (the subclass says which)."""
+
+
+class InvalidStreamKeyError(UnauthorizedError):
+    """4401 to a publisher: missing or wrong stream key."""
+
+
+class InvalidTokenError(UnauthorizedError):
+    """4401 to a viewer (``AUTH_MODE=token``): a missing, malformed, badly signed or expired operator token."""
+
+
+class ForbiddenError(StreamRefusedError):
+    """4403: a valid token that does not grant this connection: another session or user id, or a revoked operator."""
 
 
 class SessionNotFoundError(StreamRefusedError):
@@ -132,6 +147,7 @@ class ConnectionLostError(StreamError):
 _PUBLISHER_REFUSALS = {
     CloseCode.BAD_REQUEST: (InvalidRequestError, "malformed session id or user id"),
     CloseCode.UNAUTHORIZED: (InvalidStreamKeyError, "missing or wrong stream key"),
+    CloseCode.FORBIDDEN: (ForbiddenError, "the credential does not grant this connection"),
     CloseCode.NOT_FOUND: (SessionNotFoundError, "no such session"),
     CloseCode.CONFLICT: (PublisherReplacedError, "replaced by a newer publisher connection of this session"),
     CloseCode.FINISHED: (SessionFinishedError, "the session is finished"),
@@ -139,6 +155,8 @@ _PUBLISHER_REFUSALS = {
 }
 
 _VIEWER_REFUSALS = dict(_PUBLISHER_REFUSALS)
+_VIEWER_REFUSALS[CloseCode.UNAUTHORIZED] = (InvalidTokenError, "missing, invalid or expired operator token")
+_VIEWER_REFUSALS[CloseCode.FORBIDDEN] = (ForbiddenError, "the token does not grant this session and user id, or the operator was revoked")
 _VIEWER_REFUSALS[CloseCode.CONFLICT] = (TooManyOperatorsError, "the session has as many operators as it accepts")
 _VIEWER_REFUSALS[CloseCode.MESSAGE_TOO_BIG] = (MessageTooLargeError, "a message was larger than this viewer's max_size")
 
@@ -147,7 +165,7 @@ def refusal(close_code: Optional[int], reason: str, role: str) -> Optional[Strea
     """The error a close code means for ``role`` (``"publisher"`` or ``"viewer"``), or ``None`` when it is worth reconnecting.
 
     Reconnected: 1000, 1001, 1006, 1011, 1013, 4205, 4429 and any other 1xxx
-    code. Final: the service's refusals (4400, 4401, 4404, 4409, 4410), 1009
+    code. Final: the service's refusals (4400, 4401, 4403, 4404, 4409, 4410), 1009
     and any other 4xxx code.
     """
     if close_code is None:

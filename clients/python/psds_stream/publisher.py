@@ -7,11 +7,10 @@ import logging
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Callable, Optional, Sequence, Type, Union
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.exceptions import ConnectionClosed
 
-from .connection import Backoff, Link, close_of, redact, urls_of
+from .connection import Backoff, Credential, CredentialSource, Link, close_of, redact, urls_of, with_query
 from .errors import MessageTooLargeError, StreamError, refusal
 
 __all__ = ["Publisher", "PublisherStats", "Reconnected", "with_stream_key"]
@@ -48,18 +47,18 @@ class Reconnected(StreamError):
 
 def with_stream_key(ws_url: str, stream_key: str) -> str:
     """``ws_url`` with ``?stream_key=`` set (replacing one already there)."""
-    parts = urlsplit(ws_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "stream_key"]
-    query.append(("stream_key", stream_key))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return with_query(ws_url, "stream_key", stream_key)
 
 
 class Publisher:
     """Publishes a session's stream: every :meth:`send` is one WebSocket message to every operator.
 
     ``ws_url`` is the session's ``ws_url`` from ``POST /sessions`` (or a list of
-    URLs of relays, tried in turn); ``stream_key`` is added as the
-    ``stream_key`` query parameter. Use it as an async context manager::
+    URLs of relays, tried in turn); ``stream_key`` (a string, or a function
+    called before every connection attempt) travels as
+    ``Authorization: Bearer`` (``credentials_in="header"``, the default: it
+    stays out of URLs) or as the ``stream_key`` query parameter
+    (``credentials_in="query"``). Use it as an async context manager::
 
         async with Publisher(session["ws_url"], session["stream_key"]) as publisher:
             await publisher.send(jpeg_bytes)
@@ -85,25 +84,24 @@ class Publisher:
     def __init__(
         self,
         ws_url: Union[str, Sequence[str]],
-        stream_key: Optional[str] = None,
+        stream_key: Optional[CredentialSource] = None,
         *,
+        credentials_in: str = "header",
         backoff: Optional[Backoff] = None,
         give_up_after: Optional[float] = None,
         open_timeout: float = 10.0,
         ping_interval: Optional[float] = 20.0,
         max_message_size: Optional[int] = None,
     ) -> None:
-        urls = urls_of(ws_url)
-        if stream_key is not None:
-            urls = [with_stream_key(url, stream_key) for url in urls]
         self._link = Link(
-            urls,
+            urls_of(ws_url),
             "publisher",
             backoff=backoff,
             give_up_after=give_up_after,
             open_timeout=open_timeout,
             ping_interval=ping_interval,
             max_size=None,
+            credential=None if stream_key is None else Credential("stream_key", stream_key, credentials_in),
         )
         self.max_message_size = max_message_size
         self.stats = PublisherStats()

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from websockets.exceptions import ConnectionClosed
 
-from .connection import Backoff, Link, close_of, redact, urls_of
+from .connection import Backoff, Credential, CredentialSource, Link, close_of, redact, urls_of
 from .errors import StreamRefusedError
 from .media import StreamJoiner
 
@@ -28,7 +28,7 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 def operator_url(ws_url: str, user_id: str) -> str:
     """An operator's URL from a session's ``ws_url``: the last path segment (the client id) replaced by ``user_id``.
 
-    Any query (a stream key) is dropped: operators do not send one.
+    Any query (a stream key, another user's token) is dropped.
     """
     parts = urlsplit(ws_url)
     path = parts.path.rstrip("/")
@@ -58,16 +58,30 @@ class Viewer:
     1001, 1013 or 4429 (too slow), and at once on 4205 (the publisher started
     a new stream; the relay then sends the new init segment and group of
     pictures first). It stops with a :class:`~psds_stream.errors.StreamRefusedError`
-    subclass on 4400, 4401, 4404, 4409 (too many operators) and 4410 (the
+    subclass on 4400, 4401, 4403, 4404, 4409 (too many operators) and 4410 (the
     session is finished), and with :class:`~psds_stream.errors.ConnectionLostError`
     after ``give_up_after`` seconds without a connection. :attr:`connection`
     tells which connection the last message came from.
+
+    With ``AUTH_MODE=token`` an operator presents ``token``: a string, or a
+    function called before every connection attempt (e.g.
+    :meth:`SessionsAPI.token_source`), so a viewer that reconnects after its
+    token expired presents a fresh one (expiry only gates connecting, never
+    an open stream). It travels as ``Authorization: Bearer``
+    (``credentials_in="header"``, the default) or as ``?token=``
+    (``"query"``); a ``ws_url`` that already carries ``?token=`` (a minted
+    token's ``ws_url``) needs neither. 4401 (missing, invalid or expired
+    token) raises :class:`~psds_stream.errors.InvalidTokenError`, 4403
+    (another session or user id, or a revoked operator)
+    :class:`~psds_stream.errors.ForbiddenError`; neither is retried.
     """
 
     def __init__(
         self,
         ws_url: Union[str, Sequence[str]],
         *,
+        token: Optional[CredentialSource] = None,
+        credentials_in: str = "header",
         backoff: Optional[Backoff] = None,
         give_up_after: Optional[float] = None,
         open_timeout: float = 10.0,
@@ -82,6 +96,7 @@ class Viewer:
             open_timeout=open_timeout,
             ping_interval=ping_interval,
             max_size=max_size,
+            credential=None if token is None else Credential("token", token, credentials_in),
         )
         self.stats = ViewerStats()
         self._ws: Any = None

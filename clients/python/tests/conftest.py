@@ -1,5 +1,8 @@
-"""Fixtures: one real cluster (control plane + 2 relays, fresh PostgreSQL database,
-own Redis key prefix) per test run, started by packages/testing/src/cluster-cli.ts."""
+"""Fixtures: real clusters (control plane + 2 relays, fresh PostgreSQL database,
+own Redis key prefix), started by packages/testing/src/cluster-cli.ts: one in
+AUTH_MODE=open and one in AUTH_MODE=token. Every test that takes ``cluster``
+runs against both; in token mode the REST calls carry the API key and the
+stream URLs carry operator tokens signed with the cluster's secret."""
 
 from __future__ import annotations
 
@@ -21,7 +24,13 @@ CLIENT_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = CLIENT_DIR.parents[1]
 sys.path.insert(0, str(CLIENT_DIR))
 
-from psds_stream import Publisher, SessionsAPI, Viewer  # noqa: E402
+from psds_stream import Publisher, SessionsAPI, StreamRefusedError, Viewer  # noqa: E402
+from psds_stream.connection import with_query  # noqa: E402
+
+try:
+    import jwt  # PyJWT: signs operator tokens as a platform backend does (README, "Доступ")
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    raise ImportError("PyJWT is missing: apt-get install python3-jwt (the token-mode tests sign operator tokens with it)") from exc
 
 T = TypeVar("T")
 
@@ -29,13 +38,30 @@ T = TypeVar("T")
 CLUSTER_ENV = {"WS_MAX_MESSAGE_SIZE": "1MB"}
 MAX_MESSAGE_SIZE = 1024 * 1024
 
+AUTH_MODES = ["open", "token"]
+#: Secrets of the token-mode cluster, fresh for every run (API_KEYS need at least 32 characters).
+API_KEY = "psds-python-tests-%s" % uuid.uuid4().hex
+JWT_SECRET = "psds-python-tests-secret-%s" % uuid.uuid4().hex
+
+
+def operator_token(secret: str, session_id: str, user_id: str, ttl: int = 600) -> str:
+    """An operator token signed by the platform's backend itself (the README's PyJWT example, verbatim)."""
+    now = int(time.time())
+    claims = {"sid": session_id, "sub": user_id, "role": "operator", "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
 
 class Cluster:
     """The cluster-cli process: URLs of its services and commands to kill/start relays."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth_mode: str) -> None:
+        self.auth_mode = auth_mode
+        self.api_key = API_KEY if auth_mode == "token" else None
+        env = dict(CLUSTER_ENV)
+        if auth_mode == "token":
+            env.update({"AUTH_MODE": "token", "API_KEYS": API_KEY, "AUTH_JWT_SECRET": JWT_SECRET})
         command = ["node", "--import", "tsx", "packages/testing/src/cluster-cli.ts", "--relays", "2"]
-        for key, value in CLUSTER_ENV.items():
+        for key, value in env.items():
             command += ["--env", "%s=%s" % (key, value)]
         self.process = subprocess.Popen(
             command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
@@ -78,7 +104,14 @@ class Cluster:
         return str(self.state["relays"][index]["ws"])
 
     def stream_url(self, relay: int, session_id: str, user_id: str) -> str:
-        return "%s/ws/stream/%s/%s" % (self.relay_ws(relay), session_id, user_id)
+        """The stream URL; in token mode with ``?token=`` for ``user_id`` (a publisher ignores it and shows its stream key)."""
+        url = "%s/ws/stream/%s/%s" % (self.relay_ws(relay), session_id, user_id)
+        return url if self.auth_mode == "open" else with_query(url, "token", operator_token(JWT_SECRET, session_id, user_id))
+
+    @property
+    def cli_auth(self) -> Dict[str, str]:
+        """What the CLI gets from the environment in this mode: the API and its key (watch mints tokens with them)."""
+        return {} if self.api_key is None else {"PSDS_API": self.api_url, "PSDS_API_KEY": self.api_key}
 
     def kill_relay(self, index: int) -> None:
         self.command("kill_relay", index)
@@ -103,13 +136,12 @@ class Cluster:
             self.process.stdout.close()
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def _start(auth_mode: str) -> Iterator[Cluster]:
     if shutil.which("node") is None:
         pytest.fail("node is not on PATH: the tests start the service with it")
     if not (REPO_ROOT / "packages/cli/dist/bin.js").exists():
         pytest.fail("packages/cli/dist/bin.js is missing: run `pnpm build` first (`pnpm test` does)")
-    started = Cluster()
+    started = Cluster(auth_mode)
     try:
         yield started
     finally:
@@ -117,8 +149,38 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
+def open_cluster() -> Iterator[Cluster]:
+    yield from _start("open")
+
+
+@pytest.fixture(scope="session")
+def token_cluster() -> Iterator[Cluster]:
+    yield from _start("token")
+
+
+#: The CLI's environment for the cluster of the running test (see cli_env).
+_cli_auth: Dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", params=AUTH_MODES)
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The cluster in each AUTH_MODE in turn: a test that takes it runs once per mode."""
+    return request.getfixturevalue("%s_cluster" % getattr(request, "param"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def cli_auth(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on a token-mode cluster runs the CLI with that cluster's PSDS_API and PSDS_API_KEY; any other test without."""
+    _cli_auth.clear()
+    if "cluster" in request.fixturenames:
+        _cli_auth.update(request.getfixturevalue("cluster").cli_auth)
+    yield
+    _cli_auth.clear()
+
+
+@pytest.fixture(scope="session")
 def api(cluster: Cluster) -> SessionsAPI:
-    return SessionsAPI(cluster.api_url)
+    return SessionsAPI(cluster.api_url, cluster.api_key)
 
 
 @pytest.fixture
@@ -182,6 +244,18 @@ async def primed(publisher: Publisher, viewers: List[Viewer]) -> None:
             task.cancel()
 
 
+async def refusal_of(viewer: Viewer) -> StreamRefusedError:
+    """Why the service refused ``viewer`` (it is closed afterwards); fails the test if it was not refused."""
+    try:
+        async for _ in viewer:
+            pass
+    except StreamRefusedError as exc:
+        return exc
+    finally:
+        await viewer.close()
+    raise AssertionError("not refused")
+
+
 def cli_command(*args: str) -> List[str]:
     """``python3 -m psds_stream ARGS`` with this interpreter (run it with ``cwd=CLIENT_DIR, env=cli_env()``)."""
     return [sys.executable, "-m", "psds_stream", *args]
@@ -195,6 +269,7 @@ def python_cli(*args: str, **kwargs: Any) -> "subprocess.CompletedProcess[str]":
 
 def cli_env() -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PSDS_")}
+    env.update(_cli_auth)
     env["PYTHONPATH"] = str(CLIENT_DIR)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

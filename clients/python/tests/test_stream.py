@@ -10,7 +10,7 @@ from typing import Any, List, Union
 
 import pytest
 
-from conftest import CLIENT_DIR, MAX_MESSAGE_SIZE, Cluster, cli_command, cli_env, primed, python_cli, run
+from conftest import CLIENT_DIR, MAX_MESSAGE_SIZE, Cluster, cli_command, cli_env, primed, python_cli, refusal_of, run
 from psds_stream import (
     CloseCode,
     ConnectionLostError,
@@ -212,15 +212,7 @@ def test_viewer_refusals_raise_with_the_close_code(cluster: Cluster, api: Sessio
     api.delete(finished.session_id)
 
     async def refused(url: str) -> StreamRefusedError:
-        viewer = Viewer(url)
-        try:
-            async for _ in viewer:
-                pass
-        except StreamRefusedError as exc:
-            return exc
-        finally:
-            await viewer.close()
-        raise AssertionError("not refused")
+        return await refusal_of(Viewer(url))
 
     async def scenario() -> None:
         unknown = await refused(cluster.stream_url(0, str(uuid.uuid4()), "operator"))

@@ -1,5 +1,6 @@
 import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff.js'
 import { closeAction, CloseCode, type CloseAction } from './close-codes.js'
+import type { ConnectTarget, TargetSource } from './credentials.js'
 import { Emitter } from './emitter.js'
 
 /** What a connection can send: accepted by the browser's WebSocket and by `ws` alike. */
@@ -22,7 +23,12 @@ export interface WebSocketLike {
   close (code?: number, reason?: string): void
 }
 
-export type WebSocketConstructor = new (url: string) => WebSocketLike
+/**
+ * `new WebSocket(url)`; `new WebSocket(url, { headers })` when a target
+ * carries headers, which only WebSocket classes such as the `ws` package's
+ * accept (a browser's has no way to send headers).
+ */
+export type WebSocketConstructor = new (url: string, options?: any) => WebSocketLike
 
 /**
  * `idle` before `start()`; `connecting`; `open`; `reconnecting` while waiting
@@ -64,8 +70,12 @@ export interface ConnectionEvents {
 }
 
 export interface ConnectionOptions {
-  /** The WebSocket URL; a function is called before every attempt. */
-  url: string | (() => string)
+  /**
+   * The WebSocket URL; a function is called before every attempt and may be
+   * async (e.g. it fetches a fresh token) or add upgrade headers. Its failure
+   * counts as a failed attempt (backoff).
+   */
+  url: TargetSource
   /** Defaults to `globalThis.WebSocket`; in Node pass the `ws` package's class. */
   WebSocket?: WebSocketConstructor
   backoff?: Partial<BackoffOptions>
@@ -85,6 +95,10 @@ function byteLength (data: OutgoingData): number {
   return data.size
 }
 
+function message (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
 function detach (socket: WebSocketLike): void {
   socket.onopen = null
   socket.onmessage = null
@@ -101,7 +115,7 @@ function detach (socket: WebSocketLike): void {
  * abnormal, internal error, try again later, too slow, network errors).
  */
 export class ReconnectingSocket {
-  readonly #url: () => string
+  readonly #target: () => ConnectTarget | Promise<ConnectTarget>
   readonly #WebSocket: WebSocketConstructor | undefined
   readonly #backoff: BackoffOptions
   readonly #stableAfterMs: number
@@ -114,13 +128,16 @@ export class ReconnectingSocket {
 
   #socket: WebSocketLike | undefined
   #serial = 0
+  /** Reconnect attempts since the last stable connection: the backoff's exponent. */
   #attempt = 0
+  /** Connection attempts ever started: tells a late-resolving target that its attempt is over. */
+  #attempts = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #connectTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (options: ConnectionOptions) {
     const { url } = options
-    this.#url = typeof url === 'string' ? () => url : url
+    this.#target = typeof url === 'string' ? () => url : url
     this.#WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     this.#backoff = { ...defaultBackoff, ...options.backoff }
     this.#stableAfterMs = options.stableAfterMs ?? 5000
@@ -180,19 +197,41 @@ export class ReconnectingSocket {
   #connect (): void {
     this.#retryTimer = undefined
     this.#setState('connecting')
-    let socket: WebSocketLike
-    try {
-      socket = new this.#WebSocket!(this.#url())
-    } catch (err) {
-      this.#closed(CloseCode.abnormal, err instanceof Error ? err.message : String(err))
-      return
-    }
-    socket.binaryType = 'arraybuffer'
-    this.#socket = socket
+    const attempt = ++this.#attempts
+    // Covers resolving the target (a token fetched) as well as the handshake.
     this.#connectTimer = setTimeout(() => {
       this.#drop(CloseCode.normal, 'connect timeout')
       this.#closed(CloseCode.abnormal, 'connect timeout')
     }, this.#connectTimeoutMs)
+    let target: ConnectTarget | Promise<ConnectTarget>
+    try {
+      target = this.#target()
+    } catch (err) {
+      this.#closed(CloseCode.abnormal, `connection target: ${message(err)}`)
+      return
+    }
+    if (!(target instanceof Promise)) {
+      this.#open(target)
+      return
+    }
+    // Whatever happened meanwhile (stop, reconnect, timeout) started another attempt or ended this one.
+    const current = () => attempt === this.#attempts && this.#stats.state === 'connecting' && this.#socket === undefined
+    target.then(
+      (resolved) => { if (current()) this.#open(resolved) },
+      (err: unknown) => { if (current()) this.#closed(CloseCode.abnormal, `connection target: ${message(err)}`) }
+    )
+  }
+
+  #open (target: ConnectTarget): void {
+    let socket: WebSocketLike
+    try {
+      socket = typeof target === 'string' ? new this.#WebSocket!(target) : new this.#WebSocket!(target.url, { headers: target.headers })
+    } catch (err) {
+      this.#closed(CloseCode.abnormal, message(err))
+      return
+    }
+    socket.binaryType = 'arraybuffer'
+    this.#socket = socket
     socket.onopen = () => {
       clearTimeout(this.#connectTimer)
       const serial = ++this.#serial

@@ -1,4 +1,5 @@
 import { ReconnectingSocket, type ConnectionEvents, type ConnectionOptions, type ConnectionStats, type OutgoingData } from './connection.js'
+import { withCredential, type CredentialPlacement, type CredentialSource } from './credentials.js'
 import { Emitter } from './emitter.js'
 
 export interface StreamSink {
@@ -19,6 +20,10 @@ export type StreamSource = (sink: StreamSink) => RunningStream
 
 export interface PublisherOptions extends ConnectionOptions {
   source: StreamSource
+  /** The session's stream key, added to `url` on every attempt (or put it in `url` yourself). */
+  streamKey?: CredentialSource
+  /** `query` (`?stream_key=`, the default: browsers) or `header` (`Authorization: Bearer`; Node with `ws`). */
+  credentialIn?: CredentialPlacement
 }
 
 export interface PublisherEvents extends ConnectionEvents {
@@ -34,8 +39,9 @@ export class Publisher {
   #stream: RunningStream | undefined
 
   constructor (options: PublisherOptions) {
-    this.#source = options.source
-    this.connection = new ReconnectingSocket(options)
+    const { source, streamKey, credentialIn, ...connection } = options
+    this.#source = source
+    this.connection = new ReconnectingSocket({ ...connection, url: withCredential(options.url, { name: 'stream_key', credential: streamKey, placement: credentialIn }) })
     this.connection.on('open', ({ serial }) => this.#startStream(serial))
     this.connection.on('close', () => this.#stopStream())
   }

@@ -1,4 +1,5 @@
 import { ReconnectingSocket, type ConnectionEvents, type ConnectionOptions, type ConnectionStats } from './connection.js'
+import { withCredential, type CredentialPlacement, type CredentialSource } from './credentials.js'
 import { Emitter } from './emitter.js'
 
 export interface ViewerEvents extends ConnectionEvents {
@@ -8,13 +9,29 @@ export interface ViewerEvents extends ConnectionEvents {
   chunk: { data: ArrayBuffer, serial: number }
 }
 
-/** Watches a session as an operator, reconnecting as the close codes say (at once after streamRestarted). */
+export interface ViewerOptions extends ConnectionOptions {
+  /**
+   * The operator's token (`AUTH_MODE=token`), added to `url` on every
+   * attempt: a string, or a function called before each one, so a viewer that
+   * reconnects after its token expired presents a fresh one.
+   */
+  token?: CredentialSource
+  /** `query` (`?token=`, the default: browsers) or `header` (`Authorization: Bearer`; Node with `ws`). */
+  credentialIn?: CredentialPlacement
+}
+
+/**
+ * Watches a session as an operator, reconnecting as the close codes say (at
+ * once after streamRestarted; never after 4401 or 4403: a missing, expired or
+ * revoked token does not get better by retrying the same one).
+ */
 export class Viewer {
   readonly connection: ReconnectingSocket
   readonly #events = new Emitter<Pick<ViewerEvents, 'stream' | 'chunk'>>()
 
-  constructor (options: ConnectionOptions) {
-    this.connection = new ReconnectingSocket(options)
+  constructor (options: ViewerOptions) {
+    const { token, credentialIn, ...connection } = options
+    this.connection = new ReconnectingSocket({ ...connection, url: withCredential(options.url, { name: 'token', credential: token, placement: credentialIn }) })
     this.connection.on('open', (event) => this.#events.emit('stream', event))
     this.connection.on('message', ({ data, serial }) => {
       if (typeof data !== 'string') this.#events.emit('chunk', { data, serial })

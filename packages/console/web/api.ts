@@ -1,30 +1,55 @@
-// The control plane's REST API (SPEC §3), as the console uses it.
-import type { CreatedSession, OperatorList, OperatorView, SessionView } from '@streaming-service/protocol'
-
-async function request<T> (url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init)
-  if (!res.ok) {
-    const body = await res.json().catch(() => undefined) as { error?: { code?: string, message?: string } } | undefined
-    throw new Error(`${res.status} ${body?.error?.code ?? res.statusText}${body?.error?.message === undefined ? '' : `: ${body.error.message}`}`)
-  }
-  return await res.json() as T
-}
+// The control plane's REST API (SPEC §3, §9), as the console uses it: the SDK's
+// SessionsApi, with the API key asked for when the service answers 401.
+import { ApiError, SessionsApi, type CreatedSession, type MintedToken, type OperatorView, type SessionView } from '@streaming-service/client'
+import type { ApiKeyPrompt } from './api-key-prompt.js'
 
 export class SessionApi {
-  constructor (readonly base: string) {}
+  readonly base: string
+  readonly #rest: SessionsApi
+  readonly #keys: ApiKeyPrompt
+
+  constructor (base: string, keys: ApiKeyPrompt) {
+    this.#rest = new SessionsApi({ base, apiKey: () => keys.key })
+    this.base = this.#rest.base
+    this.#keys = keys
+  }
+
+  /** Whether the user gave a key (only ever asked for in token mode). */
+  get hasKey (): boolean { return this.#keys.key !== undefined }
 
   async create (clientId: string): Promise<CreatedSession> {
-    return await request(`${this.base}/sessions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: clientId }),
-    })
+    return await this.#authorized(async (rest) => await rest.create(clientId))
   }
 
   async status (sessionId: string): Promise<SessionView> {
-    return await request(`${this.base}/sessions/${encodeURIComponent(sessionId)}`)
+    return await this.#authorized(async (rest) => await rest.get(sessionId))
   }
 
   async operators (sessionId: string): Promise<OperatorView[]> {
-    return (await request<OperatorList>(`${this.base}/sessions/${encodeURIComponent(sessionId)}/operators`)).operators
+    return await this.#authorized(async (rest) => await rest.operators(sessionId))
+  }
+
+  async mintToken (sessionId: string, userId: string): Promise<MintedToken> {
+    return await this.#authorized(async (rest) => await rest.mintToken(sessionId, userId))
+  }
+
+  /** Asks for the key although no call was refused yet (e.g. a relay refused a viewer without a token). */
+  async askForKey (reason: string): Promise<void> {
+    await this.#keys.ask(reason)
+  }
+
+  /** `call`, and again with a key after the user entered one, for as long as the API answers 401. */
+  async #authorized<T> (call: (rest: SessionsApi) => Promise<T>): Promise<T> {
+    for (;;) {
+      const sent = this.#keys.key
+      try {
+        return await call(this.#rest)
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 401) throw err
+        if (sent !== undefined) this.#keys.forget(sent)
+        await this.#keys.ask(sent === undefined ? 'This service needs an API key (AUTH_MODE=token).' : 'The API key was refused: enter a valid one.')
+      }
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { Publisher, recorderSource, streamUrl } from '@streaming-service/client'
 import { byId, renderStats, showError } from './dom.js'
 import { formatBitrate, formatBytes, formatClose, RateMeter } from './format.js'
 import type { PublishSource } from './params.js'
+import type { RelayTarget } from './relay-target.js'
 import type { SessionFields } from './session-panel.js'
 import type { PublisherSnapshot } from './snapshot.js'
 import { startTestPattern } from './test-pattern.js'
@@ -25,22 +26,28 @@ async function capture (source: PublishSource): Promise<Capture> {
   return { stream, preview: video, stop: () => { for (const track of stream.getTracks()) track.stop() } }
 }
 
-/** Publishes a camera, the screen or the test pattern with MediaRecorder (WebM/VP8, keyframe every second, 200 ms chunks). */
+/**
+ * Publishes a camera, the screen or the test pattern with MediaRecorder
+ * (WebM/VP8, keyframe every second, 200 ms chunks), only after a click on
+ * Start, and only to the relay the relay field shows.
+ */
 export class PublishPanel {
   readonly #session: () => SessionFields
-  readonly #wsBase: string
+  readonly #relay: RelayTarget
   readonly #source = byId<HTMLSelectElement>('publish-source')
   readonly #preview = byId('publish-preview')
+  readonly #hint = byId('publish-hint')
   readonly #stats = byId('publish-stats')
   readonly #error = byId('publish-error')
   readonly #rate = new RateMeter()
   #publisher: Publisher | undefined
   #capture: Capture | undefined
   #sourceName = ''
+  #target = ''
 
-  constructor (session: () => SessionFields, wsBase: string) {
+  constructor (session: () => SessionFields, relay: RelayTarget) {
     this.#session = session
-    this.#wsBase = wsBase
+    this.#relay = relay
     byId('publish-start').addEventListener('click', () => { void this.start(this.#source.value as PublishSource) })
     byId('publish-reconnect').addEventListener('click', () => this.reconnect())
     byId('publish-stop').addEventListener('click', () => this.stop())
@@ -48,9 +55,16 @@ export class PublishPanel {
     this.#render()
   }
 
+  /** What a link prepared: the source is chosen, nothing is captured or sent until Start. */
+  prepare (source: PublishSource): void {
+    this.#source.value = source
+    this.#hint.textContent = 'This link prepared publishing: check the session and the relay, then press Start.'
+  }
+
   async start (source: PublishSource): Promise<void> {
     this.stop()
     showError(this.#error, undefined)
+    this.#hint.textContent = ''
     this.#source.value = source
     const { sessionId, clientId, streamKey } = this.#session()
     if (sessionId === undefined || clientId === undefined || streamKey === undefined) {
@@ -58,13 +72,14 @@ export class PublishPanel {
       return
     }
     try {
+      const base = this.#relay.base
       const captured = await capture(source)
       this.#capture = captured
       this.#preview.replaceChildren(captured.preview)
       // A track ended by the browser (e.g. "stop sharing") ends the broadcast.
       for (const track of captured.stream.getTracks()) track.addEventListener('ended', () => this.stop())
       const publisher = new Publisher({
-        url: streamUrl({ base: this.#wsBase, sessionId, userId: clientId, streamKey }),
+        url: streamUrl({ base, sessionId, userId: clientId, streamKey }),
         source: recorderSource(captured.stream, { timesliceMs: 200, keyframeIntervalMs: 1000 }),
       })
       publisher.on('error', (err) => showError(this.#error, err))
@@ -73,6 +88,7 @@ export class PublishPanel {
       })
       this.#publisher = publisher
       this.#sourceName = source
+      this.#target = base
       publisher.start()
     } catch (err) {
       this.stop()
@@ -96,6 +112,7 @@ export class PublishPanel {
     const stats = publisher.stats
     return {
       source: this.#sourceName,
+      relay: this.#target,
       state: stats.state,
       opens: stats.opens,
       reconnects: stats.reconnects,
@@ -115,6 +132,7 @@ export class PublishPanel {
       return
     }
     renderStats(this.#stats, [
+      ['sends to', snapshot.relay],
       ['source', snapshot.source],
       ['state', snapshot.state],
       ['sent', `${formatBytes(snapshot.bytes)} in ${snapshot.messages} chunks`],

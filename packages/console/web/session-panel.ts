@@ -20,6 +20,8 @@ export class SessionPanel {
   readonly #operators = byId('operators')
   readonly #links = byId('session-links')
   readonly #error = byId('session-error')
+  /** One poll at a time: a poll may wait for the user to enter the API key. */
+  #polling = false
 
   constructor (api: SessionApi, params: ConsoleParams) {
     this.#api = api
@@ -81,7 +83,7 @@ export class SessionPanel {
       return
     }
     const publish = consoleLink(location, { api, session: sessionId, client: clientId, stream_key: streamKey, publish: 'pattern' })
-    this.#links.replaceChildren(link('Publisher link (holds the stream key)', publish), watch)
+    this.#links.replaceChildren(link('Publisher link (holds the stream key; publishing waits for Start)', publish), watch)
   }
 
   async #poll (): Promise<void> {
@@ -91,6 +93,8 @@ export class SessionPanel {
       this.#operators.replaceChildren()
       return
     }
+    if (this.#polling) return
+    this.#polling = true
     try {
       const [status, operators] = await Promise.all([this.#api.status(sessionId), this.#api.operators(sessionId)])
       renderStats(this.#status, [
@@ -108,6 +112,8 @@ export class SessionPanel {
     } catch (err) {
       renderStats(this.#status, [['status', 'unknown']])
       showError(this.#error, new Error(`session status from ${this.#api.base}: ${err instanceof Error ? err.message : String(err)}`))
+    } finally {
+      this.#polling = false
     }
   }
 }

@@ -17,9 +17,13 @@ export interface ConnectionSnapshot {
 
 export interface PublisherSnapshot extends ConnectionSnapshot {
   source: string
+  /** The relay the media goes to. */
+  relay: string
 }
 
 export interface ViewerSnapshot extends ConnectionSnapshot {
+  /** The relay watched from. */
+  relay: string
   /** Date.now() when watching started (the first connection attempt). */
   startedAt: number
   /** Date.now() of the first frame shown, of the current stream's first frame, and of the latest. */

@@ -1,15 +1,29 @@
-import { MsePlayer, playViewer, streamUrl, Viewer } from '@streaming-service/client'
+import { CloseCode, MsePlayer, playViewer, streamUrl, Viewer, type CredentialSource } from '@streaming-service/client'
 import { randomUuid } from './api.js'
 import { byId, renderStats, showError } from './dom.js'
 import { formatBitrate, formatBytes, formatClose, formatMs, median, RateMeter } from './format.js'
 import { LatencyProbe } from './latency-probe.js'
+import type { RelayTarget } from './relay-target.js'
 import type { SessionFields } from './session-panel.js'
 import type { ViewerSnapshot } from './snapshot.js'
 
 /** Frames shown are tracked this often (ms); the latency is read every other tick. */
 const TICK_MS = 50
 
+/** The operator's token for a session and user id (token mode), or undefined (open mode, or none at hand). */
+export type OperatorTokens = (sessionId: string, userId: string) => CredentialSource | undefined
+
+export interface WatchPanelOptions {
+  session: () => SessionFields
+  relay: RelayTarget
+  userId: string | undefined
+  tokens: OperatorTokens
+  /** The relay refused the viewer for want of a valid token (4401): get one (e.g. the API key to mint with); then it starts again. */
+  onUnauthorized: () => Promise<void>
+}
+
 interface Watching {
+  relay: string
   viewer: Viewer
   player: MsePlayer
   probe: LatencyProbe
@@ -21,10 +35,13 @@ interface Watching {
   unbind: () => void
 }
 
-/** Watches the session as an operator: the SDK's Viewer playing into a `<video>` through MsePlayer. */
+/**
+ * Watches the session as an operator: the SDK's Viewer playing into a
+ * `<video>` through MsePlayer, from the relay the relay field shows, with the
+ * operator's token when there is one (asked for anew at every reconnect).
+ */
 export class WatchPanel {
-  readonly #session: () => SessionFields
-  readonly #wsBase: string
+  readonly #options: WatchPanelOptions
   readonly #user = byId<HTMLInputElement>('watch-user')
   readonly #video = byId<HTMLVideoElement>('watch-video')
   readonly #stats = byId('watch-stats')
@@ -33,10 +50,9 @@ export class WatchPanel {
   #watching: Watching | undefined
   #ticks = 0
 
-  constructor (session: () => SessionFields, wsBase: string, userId: string | undefined) {
-    this.#session = session
-    this.#wsBase = wsBase
-    this.#user.value = userId ?? `operator-${randomUuid().slice(0, 8)}`
+  constructor (options: WatchPanelOptions) {
+    this.#options = options
+    this.#user.value = options.userId ?? `operator-${randomUuid().slice(0, 8)}`
     byId('watch-start').addEventListener('click', () => this.start())
     byId('watch-stop').addEventListener('click', () => this.stop())
     setInterval(() => this.#tick(), TICK_MS)
@@ -47,15 +63,24 @@ export class WatchPanel {
   start (): void {
     this.stop()
     showError(this.#error, undefined)
-    const { sessionId } = this.#session()
+    const { sessionId } = this.#options.session()
     const userId = this.#user.value.trim()
     if (sessionId === undefined || userId === '') {
       showError(this.#error, new Error('watching needs a session id and a user id'))
       return
     }
-    const viewer = new Viewer({ url: streamUrl({ base: this.#wsBase, sessionId, userId }) })
+    let relay: string
+    try {
+      relay = this.#options.relay.base
+    } catch (err) {
+      showError(this.#error, err)
+      return
+    }
+    const token = this.#options.tokens(sessionId, userId)
+    const viewer = new Viewer({ url: streamUrl({ base: relay, sessionId, userId }), token })
     const player = new MsePlayer(this.#video)
     const watching: Watching = {
+      relay,
       viewer,
       player,
       probe: new LatencyProbe(this.#video),
@@ -71,7 +96,9 @@ export class WatchPanel {
       watching.lastCurrentTime = Number.NaN
     })
     viewer.on('close', ({ action, code, reason }) => {
-      if (action === 'stop' && code !== 1000) showError(this.#error, new Error(`stopped by the server: ${formatClose(code, reason)}`))
+      if (action !== 'stop' || code === CloseCode.normal) return
+      showError(this.#error, new Error(`stopped by the server: ${formatClose(code, reason)}`))
+      if (code === CloseCode.unauthorized) void this.#options.onUnauthorized().then(() => { if (this.#watching === watching) this.start() })
     })
     player.on('fatal', (err) => showError(this.#error, new Error(`player: ${err.message}; reconnecting`)))
     this.#watching = watching
@@ -95,6 +122,7 @@ export class WatchPanel {
     const stats = watching.viewer.stats
     const player = watching.player.stats
     return {
+      relay: watching.relay,
       state: stats.state,
       opens: stats.opens,
       reconnects: stats.reconnects,
@@ -144,6 +172,7 @@ export class WatchPanel {
     }
     const recent = snapshot.latency.filter(([at]) => at > Date.now() - 5000).map(([, ms]) => ms)
     renderStats(this.#stats, [
+      ['from', snapshot.relay],
       ['state', snapshot.state],
       ['received', `${formatBytes(snapshot.bytes)} in ${snapshot.messages} messages`],
       ['bitrate', formatBitrate(snapshot.bitrateBps)],

@@ -2,4 +2,4 @@ export { CloseCode, CloseReason, closeReason, isKnownCloseCode, MAX_CLOSE_REASON
 export { SESSION_EVENT_TYPES, type SessionEventType } from './events.js'
 export { USER_ID_PATTERN, UUID_PATTERN } from './ids.js'
 export { STREAM_ROUTE, streamPath, streamUrl, wsOrigin, type StreamUrlParts } from './paths.js'
-export type { CreatedSession, CreateSessionRequest, ErrorBody, OperatorList, OperatorView, SessionStatus, SessionView } from './rest.js'
+export type { CreatedSession, CreateSessionRequest, ErrorBody, MintedToken, MintTokenRequest, OperatorList, OperatorView, SessionStatus, SessionView } from './rest.js'

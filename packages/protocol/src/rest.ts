@@ -45,3 +45,17 @@ export interface OperatorView {
 export interface OperatorList {
   operators: OperatorView[]
 }
+
+/** `POST /sessions/:id/tokens` (SPEC §9). */
+export interface MintTokenRequest {
+  user_id: string
+  /** `30s`, `10m`, `2h`…; default 1 h, at most 24 h. */
+  ttl?: string
+}
+
+/** `POST /sessions/:id/tokens` → 201: an operator token and the stream URL that carries it. */
+export interface MintedToken {
+  token: string
+  ws_url: string
+  expires_at: string
+}

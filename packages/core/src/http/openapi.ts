@@ -16,7 +16,8 @@ export const openApiPlugin = fp(async (app) => {
         title: 'streaming-service',
         version: '1',
         description: 'PSDS live-stream sessions: REST control plane and the WebSocket stream route. ' +
-          'In AUTH_MODE=token, /sessions… needs Authorization: Bearer <API key>; operators present a token (?token= or Bearer) on the stream route.',
+          // Markdown in swagger-ui: code spans keep `<API key>` from being read as an HTML tag.
+          'In AUTH_MODE=token, `/sessions…` needs `Authorization: Bearer <API key>`; operators present a token (`?token=` or `Bearer`) on the stream route.',
       },
       components: {
         securitySchemes: {
