@@ -228,13 +228,25 @@ export async function startBenchCluster (scope: Teardowns, options: {
   publisherRelay: (index: number) => number
   /** Relays write V8 CPU profiles here (--cpu-prof), flushed when they stop gracefully. */
   profileDir?: string
+  /** SPEC §9's AUTH_MODE: `token` makes every operator present a minted token. */
+  auth: 'open' | 'token'
 }): Promise<SystemUnderTest> {
+  const apiKey = randomBytes(24).toString('hex')
   const env = {
     ...options.dbEnv,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: `ssbench:${randomBytes(4).toString('hex')}:`,
     SESSION_MAX_OPERATORS: '10000',
     LOG_LEVEL: 'info', // startService waits for the "listening" line
+    ...(options.auth === 'token' ? { AUTH_MODE: 'token', API_KEYS: apiKey, AUTH_JWT_SECRET: randomBytes(32).toString('hex') } : { AUTH_MODE: 'open' }),
+  }
+  const headers = { 'content-type': 'application/json', ...(options.auth === 'token' ? { authorization: `Bearer ${apiKey}` } : {}) }
+  /** In token mode every operator presents a token minted by the control plane (SPEC §9). */
+  const operatorToken = async (sessionId: string, userId: string): Promise<{ token?: string }> => {
+    if (options.auth !== 'token') return {}
+    const res = await fetch(`${controlPlane.url}/sessions/${sessionId}/tokens`, { method: 'POST', headers, body: JSON.stringify({ user_id: userId }) })
+    if (res.status !== 201) throw new Error(`POST /sessions/${sessionId}/tokens: ${res.status} ${await res.text()}`)
+    return { token: (await res.json() as { token: string }).token }
   }
   const profiled = options.profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] }
   const [controlPlane, ...relays] = await Promise.all([
@@ -243,22 +255,24 @@ export async function startBenchCluster (scope: Teardowns, options: {
   ]) as [ServiceProcess, ...ServiceProcess[]]
   // A profile is written at a graceful exit only: stop them before the teardown's SIGKILL.
   if (options.profileDir !== undefined) scope.teardown(async () => { await Promise.all(relays.map(async (relay) => await relay.stop('SIGTERM'))) })
-  const wsUrl = (relay: number, sessionId: string, userId: string, streamKey?: string) => {
-    return streamUrl({ base: `ws://127.0.0.1:${relays[relay % relays.length]!.port}`, sessionId, userId, ...(streamKey === undefined ? {} : { streamKey }) })
+  const wsUrl = (relay: number, sessionId: string, userId: string, credential: { streamKey?: string, token?: string }) => {
+    return streamUrl({ base: `ws://127.0.0.1:${relays[relay % relays.length]!.port}`, sessionId, userId, ...credential })
   }
   return {
     pids: [controlPlane, ...relays].map((service) => service.child.pid!),
     async openSession (index, operatorRelays) {
       const res = await fetch(`${controlPlane.url}/sessions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify({ client_id: randomUUID() }),
       })
       if (res.status !== 201) throw new Error(`POST /sessions: ${res.status} ${await res.text()}`)
       const session = await res.json() as CreatedSession
       return {
-        publisherUrl: wsUrl(options.publisherRelay(index), session.session_id, session.client_id, session.stream_key),
-        operatorUrls: operatorRelays.map((relay, j) => wsUrl(relay, session.session_id, `bench-op-${j}`)),
+        publisherUrl: wsUrl(options.publisherRelay(index), session.session_id, session.client_id, { streamKey: session.stream_key }),
+        operatorUrls: await Promise.all(operatorRelays.map(async (relay, j) => {
+          return wsUrl(relay, session.session_id, `bench-op-${j}`, await operatorToken(session.session_id, `bench-op-${j}`))
+        })),
       }
     },
     async counters () {

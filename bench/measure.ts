@@ -42,6 +42,8 @@ export interface MeasureOptions {
   warmupMs: number
   durationMs: number
   drainMs: number
+  /** The cluster's AUTH_MODE (BENCH_AUTH). */
+  auth: 'open' | 'token'
   /** The cluster's relays write CPU profiles here (see profile-summary.ts). */
   profileDir?: string
 }
@@ -66,7 +68,7 @@ export function progress (text: string): void {
 async function start (system: SystemName, scenario: Scenario, scope: Teardowns, options: MeasureOptions): Promise<SystemUnderTest> {
   switch (system) {
     case 'cluster': return await startBenchCluster(scope, {
-      dbEnv: options.dbEnv, relays: RELAYS, publisherRelay: scenario.publisherRelay, ...(options.profileDir === undefined ? {} : { profileDir: options.profileDir }),
+      dbEnv: options.dbEnv, relays: RELAYS, publisherRelay: scenario.publisherRelay, auth: options.auth, ...(options.profileDir === undefined ? {} : { profileDir: options.profileDir }),
     })
     case 'naive': return await startNaive(scope, { relays: RELAYS, publisherRelay: scenario.publisherRelay })
     case 'ceiling': return await startCeiling(scope)

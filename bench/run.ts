@@ -6,6 +6,8 @@
  * system BENCH_REPEAT times (default 3), interleaved, and the tables show
  * medians: this machine is shared and noisy, compare ratios, not absolutes.
  *
+ * BENCH_AUTH=open|token the cluster's AUTH_MODE (default open; in token mode
+ * every operator presents a token minted by the control plane).
  * BENCH_DURATION=<s> measured seconds per run (default 15); BENCH_ONLY=a|b|c
  * one scenario; BENCH_REPEAT=<n>; BENCH_IDLE_CONNECTIONS=<n> for the memory
  * probe (default 1000); BENCH_PROFILE=<dir> CPU profiles of the cluster's
@@ -30,6 +32,11 @@ for (const [name, value, min] of [['BENCH_DURATION', DURATION_MS / 1000, 1], ['B
     process.stderr.write(`bench: ${name}=${JSON.stringify(process.env[name])}: a whole number, at least ${min}\n`)
     process.exit(2)
   }
+}
+const AUTH = (process.env.BENCH_AUTH ?? 'open') as 'open' | 'token'
+if (!['open', 'token'].includes(AUTH)) {
+  process.stderr.write(`bench: BENCH_AUTH=${JSON.stringify(AUTH)}: open or token\n`)
+  process.exit(2)
 }
 const WARMUP_MS = 2000
 const DRAIN_MS = 2000
@@ -58,7 +65,7 @@ async function main (): Promise<void> {
   console.log(`pnpm bench: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), node ${process.version}; ` +
     `each run: connect, ${WARMUP_MS / 1000} s warm-up (not counted), ${DURATION_MS / 1000} s measured` +
     `${DURATION_MS === SPEC_DURATION_MS ? '' : ` (set by BENCH_DURATION; the issue's runs are ${SPEC_DURATION_MS / 1000} s)`}, ≤ ${DRAIN_MS / 1000} s drain; ` +
-    `${REPEAT} run(s) of each system per scenario, interleaved.`)
+    `${REPEAT} run(s) of each system per scenario, interleaved; the cluster in AUTH_MODE=${AUTH} (BENCH_AUTH).`)
   console.log('Ratios are the result; absolute numbers vary with whatever else runs on this shared machine.\n')
   const results: Array<{ scenario: Scenario, runs: Runs }> = []
   for (const scenario of scenarios) {
@@ -68,7 +75,7 @@ async function main (): Promise<void> {
       for (let i = 0; i < SYSTEMS.length; i++) {
         const system = SYSTEMS[(i + run) % SYSTEMS.length]!
         const measured: Measurement = await measure(system, scenario, {
-          dbEnv, warmupMs: WARMUP_MS, durationMs: DURATION_MS, drainMs: DRAIN_MS, ...(system === 'cluster' ? profileDir(scenario, run) : {}),
+          dbEnv, warmupMs: WARMUP_MS, durationMs: DURATION_MS, drainMs: DRAIN_MS, auth: AUTH, ...(system === 'cluster' ? profileDir(scenario, run) : {}),
         })
         runs[system].push(measured)
       }
