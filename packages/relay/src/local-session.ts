@@ -1,5 +1,6 @@
 import type WebSocket from 'ws'
 import { CloseCode, CloseReason } from '@streaming-service/protocol'
+import { OutgoingMessage } from './frames.js'
 import type { GopCacheOptions } from './media/index.js'
 import type { RelayMetrics } from './metrics.js'
 import type { OperatorSink } from './operator-sink.js'
@@ -37,7 +38,8 @@ export class LocalSession {
     const stream = this.stream
     const offset = stream.end
     const segments = stream.push(payload, binary)
-    for (const sink of this.operators) sink.send(payload, binary, offset, stream)
+    const message = new OutgoingMessage(payload, binary)
+    for (const sink of this.operators) sink.send(message, offset, stream)
     for (const segment of segments) {
       for (const sink of this.operators) sink.segment(segment, stream)
     }

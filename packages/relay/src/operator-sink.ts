@@ -1,5 +1,6 @@
 import WebSocket from 'ws'
 import { CloseCode, CloseReason } from '@streaming-service/protocol'
+import { writeMessage, type OutgoingMessage } from './frames.js'
 import type { SegmentStart, Sniffed } from './media/index.js'
 
 /** Why a message (or the rest of one) did not go to an operator. */
@@ -111,11 +112,12 @@ export class OperatorSink {
   }
 
   /** The publisher's message at stream offset `offset`. */
-  send (payload: Buffer, binary: boolean, offset: number, stream: StreamView): void {
+  send (message: OutgoingMessage, offset: number, stream: StreamView): void {
     if (this.socket.readyState !== WebSocket.OPEN) return
     const mode = this.#mode
+    const payload = message.payload
     if (mode.name === 'live') {
-      if (!this.#behind()) return this.#write(payload, binary, offset)
+      if (!this.#behind()) return this.#write(message, offset)
       if (!stream.media) return this.#options.onDrop('slow_operator', payload.length)
       this.#mode = { name: 'finishing', held: [], heldBytes: 0 }
       return this.#hold(payload, offset)
@@ -123,7 +125,7 @@ export class OperatorSink {
     if (!stream.media && stream.format !== 'undecided') {
       // The stream turned out opaque: no cut points to wait for.
       this.#goLive(stream)
-      return this.#behind() ? this.#options.onDrop('slow_operator', payload.length) : this.#write(payload, binary, offset)
+      return this.#behind() ? this.#options.onDrop('slow_operator', payload.length) : this.#write(message, offset)
     }
     if (mode.name === 'finishing') return this.#hold(payload, offset)
     if (mode.name === 'skipping') {
@@ -172,11 +174,11 @@ export class OperatorSink {
     this.#sentEnd = stream.end
   }
 
-  #write (payload: Buffer, binary: boolean, offset: number): void {
-    this.socket.send(payload, { binary })
-    this.#sentEnd = offset + payload.length
+  #write (message: OutgoingMessage, offset: number): void {
+    writeMessage(this.socket, message)
+    this.#sentEnd = offset + message.payload.length
     this.#gotBytes = true
-    this.#options.onSent(payload.length)
+    this.#options.onSent(message.payload.length)
   }
 
   #hold (payload: Buffer, offset: number): void {

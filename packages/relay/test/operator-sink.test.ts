@@ -2,6 +2,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { createScanner, type ContainerFormat } from '../src/media/index.js'
 import { OperatorSink, type SinkDropReason } from '../src/operator-sink.js'
+import { OutgoingMessage } from '../src/frames.js'
 import { SessionStream } from '../src/stream.js'
 import { decode, mediaMaker, prng } from './media-helper.js'
 
@@ -58,7 +59,7 @@ function messagesOf (bytes: Buffer, seed: number): Buffer[] {
 function deliver (stream: SessionStream, sink: OperatorSink, message: Buffer, binary = true): void {
   const offset = stream.end
   const segments = stream.push(message, binary)
-  sink.send(message, binary, offset, stream)
+  sink.send(new OutgoingMessage(message, binary), offset, stream)
   for (const segment of segments) sink.segment(segment, stream)
 }
 
