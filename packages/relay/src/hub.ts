@@ -1,10 +1,10 @@
 import type WebSocket from 'ws'
-import type { Counter, Histogram } from 'prom-client'
+import type { Histogram } from 'prom-client'
 import type { Backplane, Logger, Unsubscribe } from '@streaming-service/core'
 import { CloseCode, CloseReason } from '@streaming-service/protocol'
 import { LocalSession, type Publisher } from './local-session.js'
 import type { GopCacheOptions } from './media/index.js'
-import type { RelayMetrics } from './metrics.js'
+import type { RelayMetrics, Traffic } from './metrics.js'
 import type { OperatorSink } from './operator-sink.js'
 import { Replica, type ReplicationContext } from './replication.js'
 import { announceFinished, announceRevoked } from './wire.js'
@@ -36,9 +36,8 @@ export class Hub {
   readonly #metrics: RelayMetrics
   readonly #cache: GopCacheOptions
   readonly #replication: ReplicationContext
-  // Bound once: these run per message.
-  readonly #messagesIn: Counter.Internal
-  readonly #bytesIn: Counter.Internal
+  readonly #traffic: Traffic
+  // Bound once: it runs per message.
   readonly #localLatency: Histogram.Internal<'path'>
 
   constructor (options: HubOptions) {
@@ -59,8 +58,7 @@ export class Hub {
       for (const { session } of this.#sessions.values()) bytes += session.stream.retainedBytes
       return bytes
     }
-    this.#messagesIn = metrics.messages.labels('in')
-    this.#bytesIn = metrics.bytes.labels('in')
+    this.#traffic = metrics.traffic
     this.#localLatency = metrics.latency.labels('local')
   }
 
@@ -90,8 +88,8 @@ export class Hub {
     const entry = this.#sessions.get(sessionId)
     if (entry === undefined) return
     const sentAt = Date.now()
-    this.#messagesIn.inc()
-    this.#bytesIn.inc(payload.length)
+    this.#traffic.messagesIn++
+    this.#traffic.bytesIn += payload.length
     entry.session.deliver(payload, binary)
     this.#localLatency.observe((Date.now() - sentAt) / 1000)
     entry.replica.forward(payload, binary, sentAt)

@@ -84,9 +84,8 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
   const admitting = new Set<FastifyRequest>()
   const alive = new WeakSet<WebSocket>()
   const pinger = keepAlive(sockets, alive, limits.pingIntervalMs)
-  // Bound once: these are incremented per message per operator.
-  const messagesOut = metrics.messages.labels('out')
-  const bytesOut = metrics.bytes.labels('out')
+  const { traffic } = metrics
+  // Bound once: incremented per message per operator.
   const dropped = { slow_operator: metrics.dropped.labels('slow_operator'), keyframe_skip: metrics.dropped.labels('keyframe_skip') }
 
   await app.register(websocket, {
@@ -201,7 +200,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
       maxBufferedBytes: limits.operatorMaxBuffer,
       maxLagMs: limits.operatorMaxLagMs,
       onDrop: (reason) => dropped[reason].inc(),
-      onSent: (bytes) => { messagesOut.inc(); bytesOut.inc(bytes) },
+      onSent: (bytes) => { traffic.messagesOut++; traffic.bytesOut += bytes },
       onTooSlow: () => log.warn({ userId: ticket.userId }, `operator too slow: closing with ${CloseCode.tooSlow}`),
     })
   }
