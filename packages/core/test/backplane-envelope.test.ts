@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto'
+import { Command } from 'ioredis'
 import t from 'tap'
 import {
   channelName, canaryChannelName, decodeEnvelope, encodeEnvelope, ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, newNodeId,
   nodeIdFromBytes, nodeIdToBytes, reconnectDelay, type Frame,
 } from '@streaming-service/core'
+import { PublishCommand } from '../src/backplane/publish-command.js'
 
 const nodeId = newNodeId()
 const origin = nodeIdToBytes(nodeId)
@@ -124,4 +126,17 @@ t.test('reconnect delays are capped at 500 ms', async (t) => {
     if (delay < 50 || delay > 500) t.fail(`attempt ${attempt}: ${delay} ms`)
   }
   t.ok(reconnectDelay(1) < 150, 'the first retry is quick')
+})
+
+t.test('PublishCommand writes what ioredis would write for PUBLISH of the encoded envelope, in one buffer', async (t) => {
+  for (const [channel, frame] of [
+    ['ss:s:abc', { kind: 2, seq: 0, payload: Buffer.alloc(0) }],
+    ['ss:s:abc', { kind: 3, seq: 2 ** 53 - 1, payload: Buffer.from('x'.repeat(70_000)), sentAt: 1_700_000_000_123.5 }],
+    ['prefix:ünïcode:s:😀', { kind: 255, seq: 7, payload: randomBytes(1024) }],
+  ] as const) {
+    const ours = new PublishCommand(channel, origin, frame).toWritable()
+    const theirs = new Command('publish', [channel, encodeEnvelope(origin, frame)]).toWritable(undefined as never)
+    t.ok(Buffer.isBuffer(ours) && ours.equals(Buffer.from(theirs)), `${channel}, ${frame.payload.length} payload bytes`)
+  }
+  t.throws(() => new PublishCommand('c', origin, { kind: 0, seq: 1, payload: Buffer.alloc(1) }), RangeError, 'kind 0 is refused as encodeEnvelope refuses it')
 })

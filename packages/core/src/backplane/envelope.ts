@@ -71,17 +71,31 @@ export function isEncodable (frame: Frame): boolean {
  * encodable (check with isEncodable on a path that must not throw).
  */
 export function encodeEnvelope (origin: Buffer, frame: Frame): Buffer {
+  const message = Buffer.allocUnsafe(envelopeBytes(frame))
+  writeEnvelope(message, 0, origin, frame)
+  return message
+}
+
+/** The encoded size of `frame`. */
+export function envelopeBytes (frame: Frame): number {
+  return ENVELOPE_HEADER_BYTES + frame.payload.length
+}
+
+/**
+ * Writes the envelope of `frame` into `target` at `offset` (envelopeBytes
+ * long), so a transport can put it inside its own message without a second
+ * copy. Throws a RangeError as encodeEnvelope does.
+ */
+export function writeEnvelope (target: Buffer, offset: number, origin: Buffer, frame: Frame): void {
   if (origin.length !== 16) throw new RangeError(`origin must be 16 bytes, got ${origin.length}`)
   if (!isEncodable(frame)) throw new RangeError(`frame is not encodable (kind ${String(frame.kind)}, seq ${String(frame.seq)})`)
-  const message = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + frame.payload.length)
-  message[0] = ENVELOPE_VERSION
-  message[1] = frame.kind
-  origin.copy(message, ORIGIN_OFFSET)
-  message.writeUInt32BE(Math.floor(frame.seq / TWO_POW_32), SEQ_HIGH_OFFSET)
-  message.writeUInt32BE(frame.seq >>> 0, SEQ_LOW_OFFSET)
-  message.writeDoubleBE(frame.sentAt ?? 0, SENT_AT_OFFSET)
-  frame.payload.copy(message, ENVELOPE_HEADER_BYTES)
-  return message
+  target[offset] = ENVELOPE_VERSION
+  target[offset + 1] = frame.kind
+  origin.copy(target, offset + ORIGIN_OFFSET)
+  target.writeUInt32BE(Math.floor(frame.seq / TWO_POW_32), offset + SEQ_HIGH_OFFSET)
+  target.writeUInt32BE(frame.seq >>> 0, offset + SEQ_LOW_OFFSET)
+  target.writeDoubleBE(frame.sentAt ?? 0, offset + SENT_AT_OFFSET)
+  frame.payload.copy(target, offset + ENVELOPE_HEADER_BYTES)
 }
 
 /**

@@ -4,6 +4,7 @@ import { BackplaneUnavailableError } from '../errors.js'
 import { BackplaneBase, type BackplaneBaseOptions, type LocalSession } from './base.js'
 import { canaryChannelName } from './channels.js'
 import { decodeEnvelope, encodeEnvelope, nodeIdFromBytes } from './envelope.js'
+import { publishFrame } from './publish-command.js'
 import { quitWithin, reconnectDelay, watchConnection } from '../redis/connection.js'
 import type { ConnectionRole } from './metrics.js'
 import type { Frame } from './types.js'
@@ -142,7 +143,7 @@ export class RedisBackplane extends BackplaneBase {
   }
 
   protected transmit (channel: string, frame: Frame, bytes: number): void {
-    this.#pub.publish(channel, encodeEnvelope(this.nodeIdBytes, frame)).then(
+    publishFrame(this.#pub, channel, this.nodeIdBytes, frame).then(
       () => this.settle(bytes),
       (err: unknown) => this.settle(bytes, err, channel)
     )
