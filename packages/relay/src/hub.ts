@@ -50,6 +50,7 @@ export class Hub {
       log: options.logger,
       remoteLatency: metrics.latency.labels('remote'),
       streamSyncs: metrics.streamSyncs,
+      framesLost: (count) => metrics.dropped.inc({ reason: 'backplane_gap' }, count),
       onFinished: (sessionId) => this.#closeFinished(sessionId),
       onRevoked: (sessionId, userId) => this.#closeRevoked(sessionId, userId),
     }

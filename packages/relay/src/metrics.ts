@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { isKnownCloseCode } from '@streaming-service/protocol'
 import type { SinkDropReason } from './operator-sink.js'
 
-export type DropReason = SinkDropReason
+/** `backplane_gap`: frames of another node's publisher that never reached this node (Redis cut the subscriber, say). */
+export type DropReason = SinkDropReason | 'backplane_gap'
 
 /** The relay's own metrics, on the process's explicit registry. */
 export interface RelayMetrics {
@@ -86,7 +87,7 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
     connections: new Gauge({ name: 'relay_connections', help: 'Open WebSocket connections by role', labelNames: ['role'] as const, registers }),
     dropped: new Counter({
       name: 'relay_frames_dropped_total',
-      help: 'Messages not sent to an operator, by reason',
+      help: 'Messages not sent to operators, by reason: slow_operator and keyframe_skip per operator; backplane_gap per message another node published that never arrived here',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -20,6 +20,8 @@ export interface ReplicationContext {
   /** Bound once per node: these are observed per frame. */
   remoteLatency: Histogram.Internal<'path'>
   streamSyncs: Pick<Counter, 'inc'>
+  /** Frames of the followed publisher that never reached this node (a gap in its numbers). */
+  framesLost: (count: number) => void
   /** A `finished` signal came for the session: the node refuses and closes its sockets. */
   onFinished: (sessionId: string) => void
   /** A `revoked` signal came: the node closes that operator's sockets. */
@@ -112,7 +114,9 @@ export class Replica {
     this.#foreignFrames = 0
     const expected = this.#nextSeq
     this.#nextSeq = seq + 1
-    return expected === undefined || seq === expected ? 'follow' : 'lost'
+    if (expected === undefined || seq === expected) return 'follow'
+    if (seq > expected) this.#context.framesLost(seq - expected)
+    return 'lost'
   }
 
   /** A new stream begins with the next frame of `origin` (numbered `nextSeq` when it comes through the backplane). */

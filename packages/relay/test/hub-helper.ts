@@ -16,6 +16,8 @@ const logger = createLogger('silent', 'hub-test')
 export interface TestNode {
   hub: Hub
   backplane: Backplane
+  /** The node's metrics registry (what its /metrics would show). */
+  registry: Registry
   /** A new operator of the session on this node, on a real socket; the client side records what it gets. */
   operator (sessionId: string): Promise<TestSocket>
   /** A new publisher connection with `epoch` on this node; `send` hands a message to the hub as its socket would. */
@@ -40,10 +42,12 @@ export async function inProcessCluster (t: Teardown): Promise<{ bus: MemoryBus, 
     const memory = new MemoryBackplane({ bus, keyPrefix: 'hub-test:', logger })
     t.teardown(async () => { await memory.close() })
     const backplane = options.lossy === undefined ? memory : new LossyBackplane(memory, options.lossy)
-    const hub = new Hub({ backplane, metrics: createRelayMetrics(new Registry()), logger })
+    const registry = new Registry()
+    const hub = new Hub({ backplane, metrics: createRelayMetrics(registry), logger })
     return {
       hub,
       backplane,
+      registry,
       async operator (sessionId) {
         const { server, client } = await pair()
         const sink = new OperatorSink(server, {

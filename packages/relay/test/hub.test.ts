@@ -136,6 +136,8 @@ t.test('lost frames on an opaque stream: operators stay and miss only what was l
   const got = await onB.waitForMessages(29)
   t.same(got.map((message) => message.data.toString()), Array.from({ length: 30 }, (_, i) => `message ${i}`).filter((_, i) => i !== 9))
   t.equal(onB.socket.readyState, onB.socket.OPEN, 'still connected')
+  const drops = (await b.registry.getSingleMetric('relay_frames_dropped_total')!.get()).values
+  t.same(drops.map(({ labels, value }) => [labels.reason, value]), [['backplane_gap', 1]], 'the lost message is counted where it went missing')
 })
 
 t.test('takeover: a newer publisher on another node replaces the older (4409) and its stream reaches every node', async (t) => {
