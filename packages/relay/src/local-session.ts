@@ -38,7 +38,7 @@ export class LocalSession {
     const stream = this.stream
     const offset = stream.end
     const segments = stream.push(payload, binary)
-    const message = new OutgoingMessage(payload, binary)
+    const message = new OutgoingMessage(payload, binary, this.operators.size)
     for (const sink of this.operators) sink.send(message, offset, stream)
     for (const segment of segments) {
       for (const sink of this.operators) sink.segment(segment, stream)

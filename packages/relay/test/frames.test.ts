@@ -37,7 +37,8 @@ t.test('the same framed message to two sockets arrives byte-exact, binary and te
   for (const [i, size] of SIZES.entries()) {
     const payload = Buffer.alloc(size, i + 1)
     const binary = i % 2 === 0
-    const message = new OutgoingMessage(payload, binary)
+    // Two sockets: header and payload apart; one buffer from three sockets on.
+    const message = new OutgoingMessage(payload, binary, i % 3 === 0 ? 2 : 3)
     writeMessage(a.server, message)
     writeMessage(b.server, message)
     sent.push({ data: payload, binary })
@@ -57,7 +58,7 @@ t.test('the same framed message to two sockets arrives byte-exact, binary and te
 t.test('written bytes count in bufferedAmount, so an operator\'s bound still sees them', async (t) => {
   const { server, client } = await pair(t)
   client.pause() // the client stops reading: the server's socket buffer fills
-  const message = new OutgoingMessage(Buffer.alloc(1024 * 1024), true)
+  const message = new OutgoingMessage(Buffer.alloc(1024 * 1024), true, 1)
   for (let i = 0; i < 64 && server.bufferedAmount === 0; i++) writeMessage(server, message)
   t.ok(server.bufferedAmount > 0, `bufferedAmount ${server.bufferedAmount} once the kernel's buffers are full`)
   client.resume()
@@ -65,11 +66,11 @@ t.test('written bytes count in bufferedAmount, so an operator\'s bound still see
 
 t.test('a socket that is closing gets nothing written past its close frame', async (t) => {
   const { server, client, received } = await pair(t)
-  writeMessage(server, new OutgoingMessage(Buffer.from('before'), false))
+  writeMessage(server, new OutgoingMessage(Buffer.from('before'), false, 1))
   server.close(1000, 'bye')
   const closed = once(client, 'close')
   t.equal(server.readyState, WebSocket.CLOSING)
-  writeMessage(server, new OutgoingMessage(Buffer.from('after'), false))
+  writeMessage(server, new OutgoingMessage(Buffer.from('after'), false, 1))
   const [code] = await closed as [number]
   t.equal(code, 1000)
   t.same(received.map(({ data }) => data.toString()), ['before'])

@@ -59,7 +59,7 @@ function messagesOf (bytes: Buffer, seed: number): Buffer[] {
 function deliver (stream: SessionStream, sink: OperatorSink, message: Buffer, binary = true): void {
   const offset = stream.end
   const segments = stream.push(message, binary)
-  sink.send(new OutgoingMessage(message, binary), offset, stream)
+  sink.send(new OutgoingMessage(message, binary, 1), offset, stream)
   for (const segment of segments) sink.segment(segment, stream)
 }
 
