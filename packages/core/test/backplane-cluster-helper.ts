@@ -20,8 +20,9 @@ export interface ClusterFixture {
   node (t: Test, prefix: string, options?: Partial<BackplaneOptions>): Promise<Backplane>
 }
 
-export async function clusterFixture (t: Test): Promise<ClusterFixture> {
-  const redis = await startRedisCluster(t)
+/** `start` makes the cluster (by default 3+3 with cluster-node-timeout 1000 ms). */
+export async function clusterFixture (t: Test, start = async (): Promise<RedisCluster> => await startRedisCluster(t)): Promise<ClusterFixture> {
+  const redis = await start()
   const admins = new Map<number, Redis>()
   t.teardown(() => { for (const admin of admins.values()) admin.disconnect() })
   const admin = (port: number): Redis => {

@@ -16,6 +16,8 @@ export interface Shard {
   lastCanaryAt: number
   /** Set once the shard was dropped or reopened: its connection's events no longer count. */
   retired: boolean
+  /** The server dropped channels of this connection (a slot moved): subscribe its channels again at the next topology read. */
+  unsettled: boolean
 }
 
 export interface ShardSubscribersOptions {
@@ -111,6 +113,17 @@ export class ShardSubscribers {
       this.#orphans.delete(channel)
       void this.#place(channel, key)
     }
+    // A slot that moved away and back between two reads leaves the channel
+    // unsubscribed on a master that still owns it: SSUBSCRIBE is idempotent,
+    // so every channel of a shard that saw a move is subscribed again.
+    for (const shard of this.shards.values()) {
+      if (!shard.unsettled) continue
+      shard.unsettled = false
+      for (const channel of shard.channels) {
+        moved.topology++
+        void this.#place(channel, shard.key)
+      }
+    }
     for (const reason of ['topology', 'heal'] as const) {
       if (moved[reason] === 0) continue
       this.resubscribes[reason] += moved[reason]
@@ -143,6 +156,7 @@ export class ShardSubscribers {
     const shard = this.shards.get(key)
     if (shard === undefined) return
     const previous = this.#placed.get(channel)
+    if (!this.#wanted.has(channel)) return
     this.#placed.set(channel, shard)
     shard.channels.add(channel)
     if (previous !== undefined && previous !== shard) this.#unsubscribe(previous, channel)
@@ -196,12 +210,16 @@ export class ShardSubscribers {
       autoResubscribe: true,
       autoResendUnfulfilledCommands: true,
     })
-    const shard: Shard = { key, connection, channels: new Set(), readyAt: performance.now(), lastCanaryAt: Number.NEGATIVE_INFINITY, retired: false }
+    const shard: Shard = { key, connection, channels: new Set(), readyAt: performance.now(), lastCanaryAt: Number.NEGATIVE_INFINITY, retired: false, unsettled: false }
     this.shards.set(key, shard)
     connection.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
       if (!shard.retired) this.#options.onMessage(channel, message)
     })
-    connection.on('moved', () => { if (!shard.retired) this.#options.onMoved() })
+    connection.on('moved', () => {
+      if (shard.retired) return
+      shard.unsettled = true
+      this.#options.onMoved()
+    })
     watchConnection(connection, {
       log: this.#options.log,
       subject: 'backplane shard',

@@ -3,10 +3,10 @@ import { Cluster } from 'ioredis'
 import { BackplaneUnavailableError } from '../errors.js'
 import { quitWithin, reconnectDelay, watchConnection } from '../redis/connection.js'
 import { BackplaneBase, type BackplaneBaseOptions, type LocalSession } from './base.js'
-import { shardCanaryChannelName, shardedChannelName } from './channels.js'
-import { ShardSubscribers, type Shard } from './cluster-shards.js'
+import { shardedChannelName } from './channels.js'
+import { ShardCanaries } from './cluster-canary.js'
+import { ShardSubscribers } from './cluster-shards.js'
 import { decodeEnvelope, encodeEnvelope, nodeIdFromBytes } from './envelope.js'
-import { keySlot } from './slot.js'
 import type { Frame } from './types.js'
 
 export interface ClusterBackplaneOptions extends BackplaneBaseOptions {
@@ -23,8 +23,6 @@ export interface ClusterBackplaneOptions extends BackplaneBaseOptions {
   connectTimeoutMs?: number
 }
 
-const CANARY_KIND = 1
-const PROBE_TIMEOUT_MS = 1000
 const QUIT_TIMEOUT_MS = 1000
 /** Publish failures that mean the slot map is out of date. */
 const STALE_TOPOLOGY = /MOVED|CLUSTERDOWN|TRYAGAIN|Connection is closed|isn't ready|redirections/
@@ -54,15 +52,12 @@ export class ClusterBackplane extends BackplaneBase {
   readonly kind = 'redis-cluster' as const
   readonly #pub: Cluster
   readonly #shards: ShardSubscribers
+  readonly #canaries: ShardCanaries
   readonly #canaryStaleMs: number
   readonly #healAfterMs: number
   readonly #timer: NodeJS.Timeout
-  /** Canary channel → the shard it must come back through. */
-  readonly #canaries = new Map<string, string>()
   readonly #lastSeq = new WeakMap<LocalSession, { origin: string, seq: number }>()
   readonly #lastHealAt = new Map<string, number>()
-  readonly #canaryWaiters = new Set<() => void>()
-  #canarySeq = 0
   #closing: Promise<void> | undefined
 
   constructor (options: ClusterBackplaneOptions) {
@@ -93,6 +88,15 @@ export class ClusterBackplane extends BackplaneBase {
       onMoved: this.#refreshTopology,
       closed: () => this.closed,
     })
+    this.#canaries = new ShardCanaries({
+      keyPrefix: this.keyPrefix,
+      nodeId: this.nodeId,
+      nodeIdBytes: this.nodeIdBytes,
+      shards: this.#shards,
+      publish: async (channel, message) => await this.#pub.spublish(channel, message),
+      log: this.log,
+      metrics: this.metrics,
+    })
     watchConnection(this.#pub, {
       log: this.log,
       subject: 'backplane cluster',
@@ -120,34 +124,14 @@ export class ClusterBackplane extends BackplaneBase {
     if (shards.length === 0) throw new BackplaneUnavailableError('no redis cluster topology yet')
     const down = shards.filter((shard) => shard.connection.status !== 'ready')
     if (down.length > 0) throw new BackplaneUnavailableError(`redis cluster shard subscriber down: ${down.map((s) => `${s.key} (${s.connection.status})`).join(', ')}`)
-    const since = performance.now()
-    const stale = (): Shard[] => shards.filter((shard) => !shard.retired && since - shard.lastCanaryAt > this.#canaryStaleMs)
-    if (stale().length === 0) return
-    // Stale (or never seen): one canary on demand per silent shard decides.
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.closed) return done(new BackplaneUnavailableError('closed'))
-        if (stale().length === 0) done()
-      }
-      const timer = setTimeout(() => {
-        done(new BackplaneUnavailableError(`no canary came back through redis cluster shard ${stale().map((s) => s.key).join(', ')}`))
-      }, PROBE_TIMEOUT_MS)
-      const done = (err?: Error): void => {
-        clearTimeout(timer)
-        this.#canaryWaiters.delete(check)
-        if (err === undefined) resolve()
-        else reject(err)
-      }
-      this.#canaryWaiters.add(check)
-      for (const shard of stale()) this.#sendCanary(shard)
-    })
+    await this.#canaries.probe(shards, this.#canaryStaleMs, () => this.closed)
   }
 
   async close (): Promise<void> {
     if (this.#closing !== undefined) return await this.#closing
     this.closed = true
     clearInterval(this.#timer)
-    for (const check of [...this.#canaryWaiters]) check()
+    this.#canaries.wake()
     this.sessions.clear()
     this.#closing = Promise.all([quitWithin(this.#pub, QUIT_TIMEOUT_MS), this.#shards.close()]).then(() => {})
     await this.#closing
@@ -186,42 +170,7 @@ export class ClusterBackplane extends BackplaneBase {
   readonly #onTopology = (): void => {
     if (this.closed) return
     this.#shards.applyTopology(this.#pub.slots)
-    // Each master gets a canary channel whose slot it owns, kept while it still does.
-    const covered = new Set<string>()
-    for (const [channel, key] of this.#canaries) {
-      if (this.#shards.masterOf(keySlot(channel)) === key && this.#shards.shards.has(key)) {
-        covered.add(key)
-        continue
-      }
-      this.#canaries.delete(channel)
-      this.#shards.remove(channel)
-    }
-    for (const key of this.#shards.shards.keys()) {
-      if (covered.has(key)) continue
-      const channel = this.#canaryChannelOn(key)
-      if (channel === undefined) continue
-      this.#canaries.set(channel, key)
-      void this.#shards.add(channel)
-    }
-  }
-
-  #canaryChannelOn (key: string): string | undefined {
-    for (let tag = 0; tag < 1_000_000; tag++) {
-      const channel = shardCanaryChannelName(this.keyPrefix, this.nodeId, String(tag))
-      if (this.#shards.masterOf(keySlot(channel)) === key) return channel
-    }
-    return undefined
-  }
-
-  #sendCanary (shard: Shard): void {
-    const channel = [...this.#canaries].find(([, key]) => key === shard.key)?.[0]
-    if (channel === undefined || this.#pub.status !== 'ready') return
-    const payload = Buffer.allocUnsafe(8)
-    payload.writeDoubleBE(performance.now())
-    // Past the in-flight bound on purpose: a busy backplane is still a working one.
-    this.#pub.spublish(channel, encodeEnvelope(this.nodeIdBytes, { kind: CANARY_KIND, seq: ++this.#canarySeq, payload })).catch((err: unknown) => {
-      this.log.debug({ err, channel, shard: shard.key }, 'backplane canary publish failed')
-    })
+    this.#canaries.follow()
   }
 
   readonly #tick = (): void => {
@@ -237,16 +186,16 @@ export class ClusterBackplane extends BackplaneBase {
         this.#shards.reopen(shard.key)
         continue
       }
-      this.#sendCanary(shard)
+      if (this.#pub.status === 'ready') this.#canaries.send(shard)
     }
   }
 
   readonly #onMessage = (channelBytes: Buffer, message: Buffer): void => {
     const channel = channelBytes.toString()
     const session = this.sessions.get(channel)
+    // Otherwise a canary, or the last local subscriber left while the message was on its way.
     if (session === undefined) {
-      const key = this.#canaries.get(channel)
-      if (key !== undefined) this.#onCanary(key, message)
+      this.#canaries.receive(channel, message)
       return
     }
     const envelope = decodeEnvelope(message)
@@ -266,16 +215,6 @@ export class ClusterBackplane extends BackplaneBase {
       last.seq = envelope.seq
     }
     this.deliver(session, envelope, origin)
-  }
-
-  #onCanary (key: string, message: Buffer): void {
-    const envelope = decodeEnvelope(message)
-    const shard = this.#shards.shards.get(key)
-    if (shard === undefined || envelope === null || !envelope.origin.equals(this.nodeIdBytes) || envelope.payload.length !== 8) return
-    const now = performance.now()
-    shard.lastCanaryAt = now
-    this.metrics.canaryRoundTrip((now - envelope.payload.readDoubleBE(0)) / 1000)
-    for (const check of [...this.#canaryWaiters]) check()
   }
 
   /** The origin's UUID string, cached per session (usually one publisher). */
