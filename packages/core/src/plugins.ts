@@ -62,6 +62,7 @@ export const backplanePlugin = fp<BackplanePluginOptions>(async (app, { config, 
 export const presencePlugin = fp<NodePluginOptions>(async (app, { config, nodeId }) => {
   const presence = createPresence({
     redisUrl: config.redis.url,
+    ...(config.redis.clusterNodes === undefined ? {} : { clusterNodes: config.redis.clusterNodes }),
     keyPrefix: config.redis.keyPrefix,
     nodeId,
     logger: app.log as Logger,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Registry } from 'prom-client'
-import { ClusterBackplane, createBackplane, createLogger, keySlot, shardedChannelName } from '@streaming-service/core'
+import { ClusterBackplane, createBackplane, createLogger, createPresence, keySlot, shardedChannelName, type Presence } from '@streaming-service/core'
 import { backplaneContract } from './backplane-contract.js'
 import { clusterFactory, clusterFixture } from './backplane-cluster-helper.js'
 import { randomPrefix, waitFor } from './backplane-helper.js'
@@ -52,4 +52,33 @@ t.test('sessions spread over the masters; each node listens to one canary per ma
   const measured = await fixture.node(t, prefix, { metrics: registry })
   await waitFor(async () => /backplane_canary_round_trip_seconds \d/.test(await registry.metrics()), 5000, 'a canary round trip on /metrics')
   t.pass(`${measured.kind}: the canary round trip is on the registry`)
+})
+
+t.test('presence on the cluster: nodes share one view; a session\'s key carries its hash tag and sits on its channel\'s shard', async (t) => {
+  const prefix = randomPrefix('presence')
+  const nodes = [0, 1].map(() => {
+    const presence = createPresence({ clusterNodes: fixture.redis.seedList, keyPrefix: prefix, nodeId: randomUUID(), logger: createLogger('silent', 'test'), ttlMs: 3000 })
+    t.teardown(async () => { await presence.close() })
+    return presence
+  }) as [Presence, Presence]
+  const sessions = Array.from({ length: 12 }, () => randomUUID())
+  for (const [i, sessionId] of sessions.entries()) {
+    nodes[0].enter(sessionId, 'publisher', 'pub')
+    nodes[1].enter(sessionId, 'operator', `op-${i}`)
+  }
+  await waitFor(async () => {
+    const seen = await Promise.all(sessions.map(async (sessionId) => await nodes[1].publisherOnline(sessionId)))
+    return seen.every(Boolean)
+  }, 10_000, 'every publisher seen from the other node')
+  t.same([...await nodes[0].onlineOperators(sessions[3]!)], ['op-3'], 'operators of another node')
+  const shards = new Set<number>()
+  for (const sessionId of sessions) {
+    const key = `${prefix}presence:{${sessionId}}`
+    const owner = await fixture.redis.masterOf(keySlot(key))
+    shards.add(owner.port)
+    t.equal(await fixture.admin(owner.port).zcard(key), 2, `${key} on the master of its slot`)
+    t.equal(keySlot(key), keySlot(shardedChannelName(prefix, sessionId)), 'the slot of the session\'s channel')
+  }
+  // Entries made before the first connection were written by a refresh: one batch over every shard.
+  t.ok(shards.size >= 2, `12 sessions' keys on ${shards.size} masters, written without cross-slot pipelines`)
 })
