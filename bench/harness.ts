@@ -228,10 +228,12 @@ export async function startBenchCluster (scope: Teardowns, options: {
   publisherRelay: (index: number) => number
   /** Relays write V8 CPU profiles here (--cpu-prof), flushed when they stop gracefully. */
   profileDir?: string
+  /** Another backplane than the local Redis (cluster.ts: REDIS_URL or REDIS_CLUSTER_NODES of its own servers). */
+  redisEnv?: Record<string, string>
 }): Promise<SystemUnderTest> {
   const env = {
     ...options.dbEnv,
-    REDIS_URL: TEST_REDIS_URL,
+    ...(options.redisEnv ?? { REDIS_URL: TEST_REDIS_URL }),
     REDIS_KEY_PREFIX: `ssbench:${randomBytes(4).toString('hex')}:`,
     SESSION_MAX_OPERATORS: '10000',
     LOG_LEVEL: 'info', // startService waits for the "listening" line
