@@ -43,3 +43,28 @@ t.test('a silent shard makes the node unready; it reconnects that shard, resubsc
   }, 5000, 'a frame through the healed subscription')
   t.pass('frames flow through the resubscribed channel')
 })
+
+t.test('a master restarted in place (no failover): the shard\'s subscriber reconnects and subscribes its channels again', async (t) => {
+  const prefix = randomPrefix('restart')
+  const node = await fixture.node(t, prefix) as ClusterBackplane
+  const publisher = await fixture.node(t, prefix) as ClusterBackplane
+  const sessionId = randomUUID()
+  const got: number[] = []
+  node.subscribe(sessionId, (frame) => { got.push(frame.seq) })
+  await node.whenSubscribed(sessionId)
+  const channel = shardedChannelName(prefix, sessionId)
+  const master = await fixture.redis.masterOf(keySlot(channel))
+  const server = fixture.redis.server(master.port)
+  await server.kill()
+  await server.start()
+  await fixture.redis.waitHealthy()
+  await waitFor(async () => await fixture.shardNumsub(channel) === 1, 10_000, 'subscribed again on the restarted master')
+  let seq = 0
+  await waitFor(() => {
+    publisher.publish(sessionId, { kind: 1, seq: seq++, payload: Buffer.from('after restart') })
+    return got.length > 0
+  }, 10_000, 'frames through the restarted shard')
+  t.equal((await fixture.redis.masterOf(keySlot(channel))).port, master.port, 'the same master, no failover')
+  await waitFor(async () => { await node.ready(); return true }, 10_000, 'ready again')
+  t.pass('delivery and readiness are back')
+})

@@ -204,10 +204,11 @@ export class ShardSubscribers {
       retryStrategy: reconnectDelay,
       enableReadyCheck: true,
       // Only SSUBSCRIBE/SUNSUBSCRIBE go through it: they wait out a short outage
-      // in order, and ioredis subscribes its channels again after a reconnect.
+      // in order. After a reconnect this class subscribes the shard's channels
+      // again itself (ioredis' autoResubscribe would leave a MOVED unhandled).
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
-      autoResubscribe: true,
+      autoResubscribe: false,
       autoResendUnfulfilledCommands: true,
     })
     const shard: Shard = { key, connection, channels: new Set(), readyAt: performance.now(), lastCanaryAt: Number.NEGATIVE_INFINITY, retired: false, unsettled: false }
@@ -225,7 +226,12 @@ export class ShardSubscribers {
       subject: 'backplane shard',
       fields: () => ({ connection: 'subscriber', shard: key }),
       closed: () => this.#options.closed() || shard.retired,
-      onReady: () => { shard.readyAt = performance.now() },
+      onReady: (restored) => {
+        shard.readyAt = performance.now()
+        if (!restored || shard.retired) return
+        this.#options.metrics.reconnect('subscriber')
+        for (const channel of [...shard.channels]) void this.#place(channel, key)
+      },
       // A canary from before the loss proves nothing about the connection that replaces it.
       onClose: () => { shard.lastCanaryAt = Number.NEGATIVE_INFINITY },
     })
