@@ -20,7 +20,10 @@ const strictlyIncreasing = (values: number[]): boolean => values.every((v, i) =>
 
 t.test('24 sessions, publishers on A, operators on B and C: byte-exact and in order, channels spread over the masters', async (t) => {
   const [a, b, c] = cluster.relays as [ServiceProcess, ServiceProcess, ServiceProcess]
-  t.same(await Promise.all([cluster.controlPlane, a, b, c].map(readyStatus)), [200, 200, 200, 200], 'every process ready on the cluster')
+  // "listening" comes before the first canaries went round every shard.
+  const readyIn = await waitFor('/ready 200 on every process', async () =>
+    (await Promise.all([cluster.controlPlane, a, b, c].map(readyStatus))).every((status) => status === 200), 15_000, 50)
+  t.pass(`every process ready on the cluster (${readyIn} ms after the last one listened)`)
   const sessions = await Promise.all(Array.from({ length: 24 }, async () => await cluster.createSession()))
   const masters = new Set(await Promise.all(sessions.map(async (s) => (await redis.masterOf(keySlot(sessionChannel(cluster, s.session_id)))).port)))
   t.ok(masters.size >= 2, `the 24 sessions' channels are on ${masters.size} masters`)
