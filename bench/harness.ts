@@ -230,11 +230,13 @@ export async function startBenchCluster (scope: Teardowns, options: {
   profileDir?: string
   /** SPEC §9's AUTH_MODE: `token` makes every operator present a minted token. */
   auth: 'open' | 'token'
+  /** Another backplane than the local Redis (cluster.ts: REDIS_URL or REDIS_CLUSTER_NODES of its own servers). */
+  redisEnv?: Record<string, string>
 }): Promise<SystemUnderTest> {
   const apiKey = randomBytes(24).toString('hex')
   const env = {
     ...options.dbEnv,
-    REDIS_URL: TEST_REDIS_URL,
+    ...(options.redisEnv ?? { REDIS_URL: TEST_REDIS_URL }),
     REDIS_KEY_PREFIX: `ssbench:${randomBytes(4).toString('hex')}:`,
     SESSION_MAX_OPERATORS: '10000',
     LOG_LEVEL: 'info', // startService waits for the "listening" line

@@ -11,12 +11,15 @@
  * BENCH_DURATION=<s> measured seconds per run (default 15); BENCH_ONLY=a|b|c
  * one scenario; BENCH_REPEAT=<n>; BENCH_IDLE_CONNECTIONS=<n> for the memory
  * probe (default 1000); BENCH_PROFILE=<dir> CPU profiles of the cluster's
- * relays (bench/profile-summary.ts reads them).
+ * relays (bench/profile-summary.ts reads them). Then scenario (b) on one Redis
+ * and on a 3-master Redis Cluster, Redis CPU per shard (bench/cluster.ts):
+ * BENCH_ONLY=cluster runs only that, BENCH_CLUSTER=off leaves it out.
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { CLI, TEST_REDIS_URL } from '@streaming-service/testing'
+import { compareRedisCluster } from './cluster.js'
 import { BenchDependencyError, checkRedis, prepareDatabase, Teardowns } from './harness.js'
 import { active, measure, progress, type Measurement, type SystemName } from './measure.js'
 import { measureMemory } from './memory.js'
@@ -67,6 +70,16 @@ async function main (): Promise<void> {
     `${DURATION_MS === SPEC_DURATION_MS ? '' : ` (set by BENCH_DURATION; the issue's runs are ${SPEC_DURATION_MS / 1000} s)`}, ≤ ${DRAIN_MS / 1000} s drain; ` +
     `${REPEAT} run(s) of each system per scenario, interleaved; the cluster in AUTH_MODE=${AUTH} (BENCH_AUTH).`)
   console.log('Ratios are the result; absolute numbers vary with whatever else runs on this shared machine.\n')
+  const redisCluster = async (): Promise<void> => {
+    const scenario = allScenarios(DURATION_MS / 1000).find((s) => s.key === 'b')!
+    console.log(`${await compareRedisCluster({ dbEnv, scenario, warmupMs: WARMUP_MS, durationMs: DURATION_MS, drainMs: DRAIN_MS })}\n`)
+  }
+  if (process.env.BENCH_ONLY === 'cluster') {
+    await redisCluster()
+    await dbScope.run()
+    active.delete(dbScope)
+    return
+  }
   const results: Array<{ scenario: Scenario, runs: Runs }> = []
   for (const scenario of scenarios) {
     const runs: Runs = { cluster: [], naive: [], ceiling: [] }
@@ -83,6 +96,7 @@ async function main (): Promise<void> {
     console.log(`${report(scenario, runs)}\n`)
     results.push({ scenario, runs })
   }
+  if (process.env.BENCH_ONLY === undefined && process.env.BENCH_CLUSTER !== 'off') await redisCluster()
   progress(`memory: idle relay, ${IDLE_CONNECTIONS} idle operator connections, first start`)
   const memory = await measureMemory({ dbEnv, connections: IDLE_CONNECTIONS })
   await dbScope.run()

@@ -45,9 +45,9 @@ await yargs(hideBin(process.argv))
   .usage('$0 [command]\n\nPSDS live-video session service. Configuration comes from the environment and ./.env.')
   .command(['api', '$0'], 'migrations, then the whole service in one process (default)', {},
     async () => await run(async () => await serveUntilSignalled('api')))
-  .command('control-plane', 'migrations, then the REST control plane only (needs PostgreSQL and REDIS_URL)', {},
+  .command('control-plane', 'migrations, then the REST control plane only (needs PostgreSQL and REDIS_URL or REDIS_CLUSTER_NODES)', {},
     async () => await run(async () => await serveUntilSignalled('control-plane')))
-  .command('relay', 'WebSocket relay only; never migrates (needs PostgreSQL and REDIS_URL)', {},
+  .command('relay', 'WebSocket relay only; never migrates (needs PostgreSQL and REDIS_URL or REDIS_CLUSTER_NODES)', {},
     async () => await run(async () => await serveUntilSignalled('relay')))
   .command('migrate <action> [name]', 'database migrations', (y) => y
     .positional('action', { choices: ['up', 'down', 'status', 'create'] as const, describe: 'up: apply pending; down: revert one; status; create <name>' })

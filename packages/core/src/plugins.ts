@@ -42,10 +42,11 @@ export interface BackplanePluginOptions extends NodePluginOptions {
   bus?: MemoryBus
 }
 
-/** `app.backplane`: Redis pub/sub when REDIS_URL is set, in-process otherwise; readiness check `backplane`. */
+/** `app.backplane`: sharded pub/sub on Redis Cluster, Redis pub/sub, or in-process (see createBackplane); readiness check `backplane`. */
 export const backplanePlugin = fp<BackplanePluginOptions>(async (app, { config, nodeId, bus }) => {
   const backplane = createBackplane({
     redisUrl: config.redis.url,
+    ...(config.redis.clusterNodes === undefined ? {} : { clusterNodes: config.redis.clusterNodes }),
     keyPrefix: config.redis.keyPrefix,
     nodeId,
     logger: app.log as Logger,
@@ -61,6 +62,7 @@ export const backplanePlugin = fp<BackplanePluginOptions>(async (app, { config, 
 export const presencePlugin = fp<NodePluginOptions>(async (app, { config, nodeId }) => {
   const presence = createPresence({
     redisUrl: config.redis.url,
+    ...(config.redis.clusterNodes === undefined ? {} : { clusterNodes: config.redis.clusterNodes }),
     keyPrefix: config.redis.keyPrefix,
     nodeId,
     logger: app.log as Logger,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { Registry } from 'prom-client'
-import { channelName, type Backplane, type Frame, type Logger } from '@streaming-service/core'
+import type { Backplane, Frame, Logger } from '@streaming-service/core'
 import { captureLogger, mixedFrames, publishPaced, randomPrefix, sleep, waitFor } from './backplane-helper.js'
 
 /**
@@ -21,7 +21,9 @@ export interface ClusterOptions {
 export interface BackplaneCluster {
   prefix: string
   nodes: Backplane[]
-  /** How many nodes the transport has subscribed to a channel (Redis: PUBSUB NUMSUB). */
+  /** The transport's channel of a session (channelName, or shardedChannelName on Redis Cluster). */
+  channel (sessionId: string): string
+  /** How many nodes the transport has subscribed to a channel (Redis: PUBSUB NUMSUB; Cluster: PUBSUB SHARDNUMSUB). */
   subscriberCount (channel: string): Promise<number>
   /** The transport's channels that start with `prefix` (Redis: PUBSUB CHANNELS prefix*). */
   channels (prefix: string): Promise<string[]>
@@ -53,7 +55,7 @@ function sameFrames (t: Test, received: Received[], sent: Frame[], origin: strin
 
 /** Waits until a subscriber has surely been established on the transport (Redis: SUBSCRIBE answered). */
 async function subscribed (cluster: BackplaneCluster, sessionId: string, nodes: number): Promise<void> {
-  const channel = channelName(cluster.prefix, sessionId)
+  const channel = cluster.channel(sessionId)
   await waitFor(async () => (await cluster.subscriberCount(channel)) === nodes, 5000, `${nodes} subscribers on ${channel}`)
 }
 
@@ -95,7 +97,7 @@ export function backplaneContract (t: Test, name: string, makeCluster: ClusterFa
     t.pass('resolves at once without a subscription')
     const atB = collect(b, sessionId)
     await b.whenSubscribed(sessionId)
-    t.equal(await cluster.subscriberCount(channelName(cluster.prefix, sessionId)), 1, 'the transport has the subscription')
+    t.equal(await cluster.subscriberCount(cluster.channel(sessionId)), 1, 'the transport has the subscription')
     t.ok(a.publish(sessionId, { kind: 4, seq: 1, payload: Buffer.from('state') }), 'published')
     await waitFor(() => atB.received.length === 1, 5000, 'the frame at B')
     t.equal(atB.received[0]!.frame.kind, 4, 'with its kind')
@@ -172,7 +174,7 @@ export function backplaneContract (t: Test, name: string, makeCluster: ClusterFa
     const cluster = await makeCluster(t, { nodes: 2 })
     const [a, b] = cluster.nodes as [Backplane, Backplane]
     const sessionId = randomUUID()
-    const channel = channelName(cluster.prefix, sessionId)
+    const channel = cluster.channel(sessionId)
     const sessions = `${cluster.prefix}session:`
     t.equal(await cluster.subscriberCount(channel), 0, 'nobody subscribed at first')
     t.same(await cluster.channels(sessions), [], 'the deployment has no session channel')

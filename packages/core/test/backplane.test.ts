@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Registry } from 'prom-client'
-import { createBackplane, createLogger, MemoryBackplane, MemoryBus, RedisBackplane, type Backplane } from '@streaming-service/core'
+import { channelName, createBackplane, createLogger, MemoryBackplane, MemoryBus, RedisBackplane, type Backplane } from '@streaming-service/core'
 import { backplaneContract, type ClusterFactory, type ClusterOptions } from './backplane-contract.js'
 import {
   activeResourceCounts, adminClient, numsub, pubsubChannels, randomPrefix, sleep, TEST_REDIS_URL, waitFor,
@@ -33,6 +33,7 @@ const memoryCluster: ClusterFactory = async (t, options) => {
   return {
     prefix,
     nodes,
+    channel: (sessionId) => channelName(prefix, sessionId),
     subscriberCount: async (channel) => bus.subscribers(channel),
     channels: async (channelPrefix) => bus.channels(channelPrefix),
   }
@@ -44,6 +45,7 @@ const redisCluster: ClusterFactory = async (t, options) => {
   return {
     prefix,
     nodes,
+    channel: (sessionId) => channelName(prefix, sessionId),
     subscriberCount: async (channel) => await numsub(admin, channel),
     channels: async (channelPrefix) => await pubsubChannels(admin, `${channelPrefix}*`),
   }

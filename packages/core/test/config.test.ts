@@ -12,6 +12,7 @@ t.test('defaults describe a development node on :8090 with the embedded database
   t.equal(config.db.database, 'streaming_service')
   t.equal(config.db.sslmode, 'disable')
   t.equal(config.redis.url, undefined)
+  t.equal(config.redis.clusterNodes, undefined, 'no Redis Cluster')
   t.equal(config.redis.keyPrefix, 'ss:')
   t.equal(config.ws.maxMessageSize, 10 * 1024 * 1024)
   t.equal(config.ws.pingIntervalMs, 20_000)
@@ -41,6 +42,16 @@ t.test('durations accept 20s, 500ms and plain milliseconds', async (t) => {
   t.equal(parseDuration('2m'), 120_000)
   t.equal(loadConfig({ WS_PING_INTERVAL: '500ms' }).ws.pingIntervalMs, 500)
   t.throws(() => parseDuration('soon'))
+})
+
+t.test('REDIS_CLUSTER_NODES: comma-separated host:port seeds', async (t) => {
+  const config = loadConfig({ REDIS_CLUSTER_NODES: ' redis-0:6379, 10.0.0.2:7000,[::1]:7001,' })
+  t.same(config.redis.clusterNodes, [{ host: 'redis-0', port: 6379 }, { host: '10.0.0.2', port: 7000 }, { host: '::1', port: 7001 }])
+  t.ok(Object.isFrozen(config.redis.clusterNodes), 'frozen with the rest')
+  for (const bad of ['redis-0', 'redis-0:0', 'redis-0:70000', 'redis://redis-0:6379', ',']) {
+    const err = t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: bad }), ConfigInvalidError) as InstanceType<typeof ConfigInvalidError>
+    t.match(err.problems, [/^REDIS_CLUSTER_NODES=/], `${JSON.stringify(bad)} is refused`)
+  }
 })
 
 t.test('every invalid value is reported together in one error', async (t) => {

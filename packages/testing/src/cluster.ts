@@ -22,16 +22,28 @@ export interface Cluster {
   wsUrl (relay: ServiceProcess, sessionId: string, userId: string, streamKey?: string): string
 }
 
+export interface ClusterOptions {
+  relays?: number
+  env?: Record<string, string>
+  /** REDIS_URL (default: the local Redis). */
+  redisUrl?: string
+  /** REDIS_CLUSTER_NODES (e.g. RedisCluster#seeds): the processes use that Redis Cluster only, no REDIS_URL. */
+  redisClusterNodes?: string
+}
+
 /**
  * The split deployment on this machine: a control plane and `relays` relay
- * processes on free ports, sharing a fresh database and the local Redis
- * under a key prefix of their own. Everything is killed at teardown.
+ * processes on free ports, sharing a fresh database and the local Redis (or
+ * a Redis Cluster) under a key prefix of their own. Everything is killed at teardown.
  */
-export async function startCluster (t: Teardown, options: { relays?: number, env?: Record<string, string>, redisUrl?: string } = {}): Promise<Cluster> {
+export async function startCluster (t: Teardown, options: ClusterOptions = {}): Promise<Cluster> {
   const db = await createTestDatabase(t, 'cluster')
-  const env = {
+  const redis: Record<string, string> = options.redisClusterNodes === undefined
+    ? { REDIS_URL: options.redisUrl ?? TEST_REDIS_URL }
+    : { REDIS_CLUSTER_NODES: options.redisClusterNodes }
+  const env: Record<string, string> = {
     ...db.env,
-    REDIS_URL: options.redisUrl ?? TEST_REDIS_URL,
+    ...redis,
     REDIS_KEY_PREFIX: `sstest:${randomUUID().slice(0, 8)}:`,
     SHUTDOWN_DRAIN: '200ms',
     LOG_LEVEL: 'info',

@@ -39,8 +39,11 @@ export interface RedisServer {
   start (): Promise<void>
 }
 
-/** Starts a throwaway redis-server (`redis-server` on PATH); it is killed and its directory removed at teardown. */
-export async function startRedisServer (t: Teardown, options: { port?: number } = {}): Promise<RedisServer> {
+/**
+ * Starts a throwaway redis-server (`redis-server` on PATH); it is killed and its directory removed at teardown.
+ * `args` adds options (given the server's directory), the same on every start.
+ */
+export async function startRedisServer (t: Teardown, options: { port?: number, args?: (dir: string) => string[] } = {}): Promise<RedisServer> {
   const port = options.port ?? await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ss-redis-'))
   let child: ChildProcess | undefined
@@ -59,6 +62,7 @@ export async function startRedisServer (t: Teardown, options: { port?: number } 
     if (alive(child)) throw new Error(`redis-server on port ${port} is already running (pid ${child.pid})`)
     const proc = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
+      ...(options.args?.(dir) ?? []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = proc
     proc.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString() })

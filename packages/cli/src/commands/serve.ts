@@ -59,7 +59,9 @@ function checkRole (role: ServerRole, context: Context): void {
   const { config } = context
   const problems: string[] = []
   if (role !== 'api' && config.db.embedded) problems.push(`DB_HOST or DATABASE_URL: required for "${role}" (the embedded database serves only "api")`)
-  if (role !== 'api' && config.redis.url === undefined) problems.push(`REDIS_URL: required for "${role}" (split roles share the Redis backplane)`)
+  if (role !== 'api' && config.redis.url === undefined && config.redis.clusterNodes === undefined) {
+    problems.push(`REDIS_URL: required for "${role}" (split roles share the Redis backplane; or REDIS_CLUSTER_NODES for a Redis Cluster)`)
+  }
   if (problems.length > 0) throw new ConfigInvalidError(problems)
 }
 

@@ -5,7 +5,7 @@ import { LogThrottle } from '../log-throttle.js'
 import { channelName } from './channels.js'
 import { ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes } from './envelope.js'
 import { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
-import { dropReasons, type Backplane, type BackplaneStats, type DropReason, type Frame, type FrameHandler, type Unsubscribe } from './types.js'
+import { dropReasons, type Backplane, type BackplaneKind, type BackplaneStats, type DropReason, type Frame, type FrameHandler, type Unsubscribe } from './types.js'
 
 export interface BackplaneBaseOptions {
   /** REDIS_KEY_PREFIX: the prefix of every channel, so deployments sharing a transport stay apart. */
@@ -48,7 +48,7 @@ export interface LocalSession {
  * the counters. Subclasses move bytes.
  */
 export abstract class BackplaneBase implements Backplane {
-  abstract readonly kind: 'memory' | 'redis'
+  abstract readonly kind: BackplaneKind
   readonly nodeId: string
   protected readonly nodeIdBytes: Buffer
   protected readonly keyPrefix: string
@@ -96,7 +96,7 @@ export abstract class BackplaneBase implements Backplane {
     this.#inFlight++
     this.#inFlightBytes += bytes
     this.counters.published++
-    this.transmit(channelName(this.keyPrefix, sessionId), frame, bytes)
+    this.transmit(this.channelOf(sessionId), frame, bytes)
     return true
   }
 
@@ -111,7 +111,7 @@ export abstract class BackplaneBase implements Backplane {
 
   subscribe (sessionId: string, handler: FrameHandler): Unsubscribe {
     if (this.closed) return () => {}
-    const channel = channelName(this.keyPrefix, sessionId)
+    const channel = this.channelOf(sessionId)
     let session = this.sessions.get(channel)
     if (session === undefined) {
       session = { sessionId, handlers: [handler], subscribed: this.subscribeChannel(channel) }
@@ -137,7 +137,7 @@ export abstract class BackplaneBase implements Backplane {
   }
 
   async whenSubscribed (sessionId: string): Promise<void> {
-    await this.sessions.get(channelName(this.keyPrefix, sessionId))?.subscribed
+    await this.sessions.get(this.channelOf(sessionId))?.subscribed
   }
 
   stats (): BackplaneStats {
@@ -162,6 +162,11 @@ export abstract class BackplaneBase implements Backplane {
     const waiters = this.#drainWaiters
     this.#drainWaiters = []
     for (const wake of waiters) wake()
+  }
+
+  /** The transport's channel of a session. */
+  protected channelOf (sessionId: string): string {
+    return channelName(this.keyPrefix, sessionId)
   }
 
   /** Whether a publish can be handed to the transport now. */

@@ -12,3 +12,16 @@ export function channelName (prefix: string, sessionId: string): string {
 export function canaryChannelName (prefix: string, nodeId: string): string {
   return `${prefix}canary:${nodeId}`
 }
+
+/**
+ * A session's channel on Redis Cluster: the session id is the hash tag, so the
+ * channel and the session's presence key live in one slot, on one shard.
+ */
+export function shardedChannelName (prefix: string, sessionId: string): string {
+  return `${prefix}session:{${sessionId}}`
+}
+
+/** A node's readiness canary on one shard: `tag` is picked so the channel's slot is on that shard. */
+export function shardCanaryChannelName (prefix: string, nodeId: string, tag: string): string {
+  return `${prefix}canary:${nodeId}:{${tag}}`
+}

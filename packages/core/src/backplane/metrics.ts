@@ -13,10 +13,18 @@ export interface BackplaneMetrics {
   publishError (): void
   reconnect (connection: ConnectionRole): void
   canaryRoundTrip (seconds: number): void
+  /** Redis Cluster: channels subscribed again, because their slot moved to another shard or a silent shard was reconnected. */
+  resubscribed (reason: ResubscribeReason, channels: number): void
+  /** Redis Cluster: frames missing between two of one origin's sequence numbers on a session (lost on the way). */
+  sequenceGap (frames: number): void
 }
 
+export type ResubscribeReason = 'topology' | 'heal'
+
 const noop = (): void => {}
-export const noopBackplaneMetrics: BackplaneMetrics = { dropped: noop, publishError: noop, reconnect: noop, canaryRoundTrip: noop }
+export const noopBackplaneMetrics: BackplaneMetrics = {
+  dropped: noop, publishError: noop, reconnect: noop, canaryRoundTrip: noop, resubscribed: noop, sequenceGap: noop,
+}
 
 /** Reuses metrics already on the registry, so several backplanes may share one (tests). */
 function metric<T> (registry: Registry, name: string, create: () => T): T {
@@ -48,10 +56,23 @@ export function createBackplaneMetrics (registry?: Registry): BackplaneMetrics {
     help: 'Round trip of the last readiness canary published and received back through the backplane',
     registers,
   }))
+  const resubscribes = metric(registry, 'backplane_resubscribes_total', () => new Counter({
+    name: 'backplane_resubscribes_total',
+    help: 'Redis Cluster: channels subscribed again on a shard, by reason (topology: the slot moved; heal: a silent shard was reconnected)',
+    labelNames: ['reason'] as const,
+    registers,
+  }))
+  const gaps = metric(registry, 'backplane_sequence_gaps_total', () => new Counter({
+    name: 'backplane_sequence_gaps_total',
+    help: 'Redis Cluster: frames found missing from a publisher\'s sequence on arrival (lost in a failover or slot move)',
+    registers,
+  }))
   return {
     dropped: (reason) => dropped.inc({ reason }),
     publishError: () => publishErrors.inc(),
     reconnect: (connection) => reconnects.inc({ connection }),
     canaryRoundTrip: (seconds) => canary.set(seconds),
+    resubscribed: (reason, channels) => resubscribes.inc({ reason }, channels),
+    sequenceGap: (frames) => gaps.inc(frames),
   }
 }

@@ -64,6 +64,9 @@ export interface BackplaneStats {
   sessions: number
 }
 
+/** In-process, one Redis (pub/sub), or Redis Cluster (sharded pub/sub). */
+export type BackplaneKind = 'memory' | 'redis' | 'redis-cluster'
+
 /**
  * The backplane of the relay cluster: one channel per session, fanning frames
  * out from the node of a session's publisher to every other node that has
@@ -89,7 +92,7 @@ export interface BackplaneStats {
 export interface Backplane {
   /** This node's id (a UUID), carried as the origin of every frame it publishes. */
   readonly nodeId: string
-  readonly kind: 'memory' | 'redis'
+  readonly kind: BackplaneKind
   /**
    * Hands the frame to the transport and returns at once. Returns false when
    * the frame was dropped (counted by reason). The backplane takes ownership

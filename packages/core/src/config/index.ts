@@ -4,7 +4,7 @@ import { ConfigInvalidError } from '../errors.js'
 import { parseTrustProxy } from '../http/trust-proxy.js'
 import { loadAuthConfig } from './auth.js'
 import type { AppEnv, Config, LogFormat, SslMode } from './types.js'
-import { count, duration, durationOrOff, listenPort, parseDuration, parseSize, prefix, size, trustProxy } from './values.js'
+import { count, duration, durationOrOff, hostPorts, listenPort, parseDuration, parseSize, prefix, size, trustProxy } from './values.js'
 
 export type { AppEnv, Config, DatabaseConfig, LogFormat, SslMode } from './types.js'
 export { MIN_SECRET_LENGTH, type AuthConfig, type AuthMode } from './auth.js'
@@ -64,6 +64,8 @@ const spec = {
   DB_CONNECT_TIMEOUT: duration({ default: parseDuration(defaults.DB_CONNECT_TIMEOUT) }),
   DATA_DIR: str({ default: defaults.DATA_DIR }),
   REDIS_URL: url({ default: undefined }),
+  // host:port seeds of a Redis Cluster: sharded pub/sub instead of REDIS_URL (SPEC §11)
+  REDIS_CLUSTER_NODES: hostPorts({ default: undefined }),
   REDIS_KEY_PREFIX: prefix({ default: defaults.REDIS_KEY_PREFIX }),
   WS_BASE_URL: url({ default: undefined }),
   WS_MAX_MESSAGE_SIZE: size({ default: parseSize(defaults.WS_MAX_MESSAGE_SIZE) }),
@@ -147,7 +149,7 @@ export function loadConfig (env: Env): Readonly<Config> {
       connectTimeoutMs: raw.DB_CONNECT_TIMEOUT,
       dataDir: raw.DATA_DIR,
     },
-    redis: { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX },
+    redis: { url: raw.REDIS_URL, clusterNodes: raw.REDIS_CLUSTER_NODES, keyPrefix: raw.REDIS_KEY_PREFIX },
     ws: {
       baseUrl: raw.WS_BASE_URL?.replace(/\/+$/, ''),
       maxMessageSize: raw.WS_MAX_MESSAGE_SIZE,

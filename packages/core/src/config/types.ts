@@ -28,7 +28,8 @@ export interface Config {
   trustProxy: TrustProxy
   auth: AuthConfig
   db: DatabaseConfig
-  redis: { url?: string; keyPrefix: string }
+  /** `clusterNodes` (REDIS_CLUSTER_NODES) selects Redis Cluster and wins over `url`. */
+  redis: { url?: string; clusterNodes?: ReadonlyArray<{ host: string; port: number }>; keyPrefix: string }
   ws: {
     baseUrl?: string
     maxMessageSize: number

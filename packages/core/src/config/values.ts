@@ -50,3 +50,15 @@ export const prefix = makeValidator<string>((input) => {
 })
 
 export const trustProxy = makeValidator<TrustProxy>(parseTrustProxy)
+
+/** `host:port,host:port`: the seeds of a Redis Cluster (REDIS_CLUSTER_NODES). */
+export const hostPorts = makeValidator<Array<{ host: string, port: number }>>((input) => {
+  const seeds = input.split(',').map((seed) => seed.trim()).filter((seed) => seed !== '')
+  if (seeds.length === 0) throw new Error('expected host:port[,host:port…]')
+  return seeds.map((seed) => {
+    const match = /^(\[[0-9a-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/i.exec(seed)
+    const port = Number(match?.[2])
+    if (match === null || port < 1 || port > 65535) throw new Error(`"${seed}" is not host:port`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
+})

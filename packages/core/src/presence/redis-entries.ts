@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { PresenceRole } from './types.js'
 
-/** Every presence key is named here: one sorted set per session. */
-export function presenceKey (prefix: string, sessionId: string): string {
-  return `${prefix}presence:${sessionId}`
+/**
+ * Every presence key is named here: one sorted set per session. On Redis
+ * Cluster the session id is the hash tag, as in the session's channel, so a
+ * session's key and channel share a slot.
+ */
+export function presenceKey (prefix: string, sessionId: string, hashTag = false): string {
+  return hashTag ? `${prefix}presence:{${sessionId}}` : `${prefix}presence:${sessionId}`
 }
 
 /** Members per ZADD/ZREM, so a session with thousands of connections never makes one huge command. */
@@ -50,9 +54,12 @@ export class EntryTable {
   /** Left entries whose ZREM could not be sent or failed: retried until done or until they expire anyway. */
   readonly #unremoved = new Map<string, Entry>()
 
-  constructor (prefix: string, nodeId: string) {
+  readonly #hashTag: boolean
+
+  constructor (prefix: string, nodeId: string, hashTag = false) {
     this.#prefix = prefix
     this.#nodeId = nodeId
+    this.#hashTag = hashTag
   }
 
   get liveCount (): number {
@@ -64,7 +71,7 @@ export class EntryTable {
   get unremovedCount (): number { return this.#unremoved.size }
 
   add (sessionId: string, role: PresenceRole, userId: string): Entry {
-    const key = presenceKey(this.#prefix, sessionId)
+    const key = presenceKey(this.#prefix, sessionId, this.#hashTag)
     const connectionId = `${this.#runId}.${(this.#connections++).toString(36)}`
     const entry: Entry = { key, member: `${role}:${this.#nodeId}:${connectionId}:${userId}`, until: 0 }
     let members = this.#live.get(key)

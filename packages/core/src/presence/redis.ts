@@ -1,14 +1,14 @@
-import { Redis } from 'ioredis'
 import { BackplaneUnavailableError } from '../errors.js'
 import { LogThrottle } from '../log-throttle.js'
 import type { Logger } from '../logger.js'
-import { quitWithin, reconnectDelay, watchConnection, type ConnectionWatch } from '../redis/connection.js'
+import { quitWithin, watchConnection, type ConnectionWatch } from '../redis/connection.js'
+import { presenceBatch, presenceClient, type PresenceBatch, type PresenceClient } from './redis-client.js'
 import { EntryTable, presenceKey, userIdOf, type Entry } from './redis-entries.js'
 import type { Leave, Presence, PresenceRole } from './types.js'
 
 export interface RedisPresenceOptions {
-  /** REDIS_URL */
-  url: string
+  /** REDIS_URL, or REDIS_CLUSTER_NODES (then keys carry the session id as hash tag). */
+  target: { url: string } | { nodes: ReadonlyArray<{ host: string, port: number }> }
   keyPrefix: string
   nodeId: string
   logger: Logger
@@ -18,8 +18,6 @@ export interface RedisPresenceOptions {
 
 /** How long a read made before the very first connection waits for it (startup), instead of failing at once. */
 const FIRST_CONNECT_WAIT_MS = 1000
-/** A command unanswered this long fails (a half-open connection must not hang reads). */
-const COMMAND_TIMEOUT_MS = 2000
 /** How long close() waits for its removals and QUIT before cutting the socket. */
 const QUIT_TIMEOUT_MS = 1000
 /** Write failures are logged at most this often, with how many there were. */
@@ -57,11 +55,12 @@ const noop: Leave = () => {}
  */
 export class RedisPresence implements Presence {
   readonly kind = 'redis' as const
-  readonly #redis: Redis
+  readonly #redis: PresenceClient
   readonly #log: Logger
   readonly #prefix: string
   readonly #ttlMs: number
   readonly #entries: EntryTable
+  readonly #hashTag: boolean
   readonly #timer: NodeJS.Timeout
   #refreshing = false
   #closed = false
@@ -74,19 +73,9 @@ export class RedisPresence implements Presence {
     this.#log = options.logger
     this.#prefix = options.keyPrefix
     this.#ttlMs = options.ttlMs
-    this.#entries = new EntryTable(options.keyPrefix, options.nodeId)
-    this.#redis = new Redis(options.url, {
-      connectionName: `ss-presence-${options.nodeId}`,
-      connectTimeout: 3000,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: reconnectDelay,
-      enableReadyCheck: true,
-      enableOfflineQueue: false,
-      // 0: commands in flight when the socket closes fail at once instead of
-      // waiting for (and never being resent on) the next connection.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-    })
+    this.#hashTag = 'nodes' in options.target
+    this.#entries = new EntryTable(options.keyPrefix, options.nodeId, this.#hashTag)
+    this.#redis = presenceClient(options.target, `ss-presence-${options.nodeId}`)
     this.#connection = watchConnection(this.#redis, {
       log: this.#log,
       subject: 'presence',
@@ -109,7 +98,7 @@ export class RedisPresence implements Presence {
     // While disconnected the entry only waits in the table: the reconnect writes it.
     if (this.#connected()) {
       entry.until = Date.now() + this.#ttlMs
-      this.#exec(this.#redis.pipeline().zadd(entry.key, entry.until, entry.member).pexpire(entry.key, this.#ttlMs * 2), 'enter')
+      this.#exec(presenceBatch(this.#redis).zadd(entry.key, entry.until, entry.member).pexpire(entry.key, this.#ttlMs * 2), 'enter')
     }
     let active = true
     return () => {
@@ -160,7 +149,7 @@ export class RedisPresence implements Presence {
     if (this.#closed) throw new BackplaneUnavailableError('presence is closed')
     if (!this.#connected()) await this.#firstConnection()
     try {
-      return await this.#redis.zrangebyscore(presenceKey(this.#prefix, sessionId), Date.now(), '+inf')
+      return await this.#redis.zrangebyscore(presenceKey(this.#prefix, sessionId, this.#hashTag), Date.now(), '+inf')
     } catch (err) {
       throw new BackplaneUnavailableError(`presence of session ${sessionId} cannot be read: ${(err as Error).message}`, { cause: err })
     }
@@ -176,14 +165,14 @@ export class RedisPresence implements Presence {
         if (!this.#closed) for (const entry of entries) this.#entries.unremoved(entry)
       })
     }
-    const pipeline = this.#redis.pipeline()
+    const pipeline = presenceBatch(this.#redis)
     if (!this.#entries.writeAll(pipeline, now, this.#ttlMs)) return
     this.#refreshing = true
     this.#exec(pipeline, 'refresh', () => { this.#refreshing = false })
   }
 
   /** Sends a pipeline without waiting for it; failed commands are counted and logged. */
-  #exec (pipeline: ReturnType<Redis['pipeline']>, op: string, done?: () => void): void {
+  #exec (pipeline: PresenceBatch, op: string, done?: () => void): void {
     pipeline.exec().then((results) => {
       for (const [err] of results ?? []) {
         if (err !== null && err !== undefined) this.#writeFailed(err, op)

@@ -38,8 +38,10 @@ export interface Presence {
 }
 
 export interface PresenceOptions {
-  /** REDIS_URL; without it presence is in-process (a single node). */
+  /** REDIS_URL; without it (and without clusterNodes) presence is in-process (a single node). */
   redisUrl?: string
+  /** REDIS_CLUSTER_NODES: presence on the Redis Cluster; wins over redisUrl. */
+  clusterNodes?: ReadonlyArray<{ host: string, port: number }>
   /** REDIS_KEY_PREFIX: keys are `<keyPrefix>presence:<sessionId>`. */
   keyPrefix: string
   /** This node's id (the backplane's node id): part of every entry, so it must not contain ':'. */

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
 
 /** Milliseconds before reconnect attempt `attempt` (1-based): 50, 100, 200, 400… plus jitter, never above 500. */
@@ -70,7 +70,7 @@ export function watchConnection (connection: EventEmitter, options: ConnectionWa
 }
 
 /** Sends QUIT after `pending` settle (answered or not) and cuts the socket after `timeoutMs` at the latest. */
-export async function quitWithin (connection: Redis, timeoutMs: number, pending: Array<Promise<unknown>> = []): Promise<void> {
+export async function quitWithin (connection: Redis | Cluster, timeoutMs: number, pending: Array<Promise<unknown>> = []): Promise<void> {
   if (connection.status === 'ready') {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
