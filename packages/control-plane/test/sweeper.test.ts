@@ -28,6 +28,8 @@ t.test('two control planes: idle sessions finished after the TTL, finished ones 
   const closed = await waitingOperator.closed
   t.equal(closed.code, CloseCode.finished, 'the idle session\'s operator is closed with 4410')
   t.equal(await status(idle.session_id), 'finished', 'the session that never became active is finished')
+  const events = await (await fetch(`${second.url}/sessions/${idle.session_id}/events`)).json() as { events: Array<{ type: string, data: unknown }> }
+  t.same(events.events.filter((event) => event.type === 'session.finished').map((event) => event.data), [{ reason: 'idle' }], 'with one session.finished event, reason idle')
   const finishedAt = Date.now()
 
   await waitFor('the finished session to be deleted', async () => await status(idle.session_id) === 404, 15_000)
