@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import type { SessionEventList } from '@streaming-service/protocol'
-import { connected, metric, startCluster, waitFor, type Cluster } from '@streaming-service/testing'
+import { streamUrl, type SessionEventList } from '@streaming-service/protocol'
+import { connected, metric, startCluster, startService, tempDir, waitFor, type Cluster } from '@streaming-service/testing'
 import { startReceiver, webhookSecret, type ReceivedWebhook } from './webhook-receiver.js'
 
 // SPEC §12: every change of a session reaches the platform's receivers as a
@@ -122,4 +122,23 @@ t.test('webhook_url must be an http(s) URL (400 in the error shape); events of a
   const malformed = await fetch(`${cluster.controlPlane.url}/sessions/nope/events`)
   t.equal(malformed.status, 400)
   t.match(await malformed.json(), { error: { code: 'invalid_id' } })
+})
+
+t.test('embedded database (api on PGlite): the same outbox delivers, and GET /sessions lists', async (t) => {
+  const secret = webhookSecret()
+  const receiver = await startReceiver(t)
+  const service = await startService(t, ['api'], { DATA_DIR: tempDir('ss-webhooks-embedded-'), ...fast, WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret })
+  const created = await (await fetch(`${service.url}/sessions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: crypto.randomUUID() }),
+  })).json() as { session_id: string, client_id: string, stream_key: string }
+  const publisher = await connected(t, streamUrl({ base: `ws://127.0.0.1:${service.port}`, sessionId: created.session_id, userId: created.client_id, streamKey: created.stream_key }))
+  await waitFor('session.active', () => receiver.accepted().length >= 2)
+  const listed = await (await fetch(`${service.url}/sessions?status=active`)).json() as { sessions: Array<{ session_id: string, publisher_online: boolean }> }
+  t.match(listed.sessions, [{ session_id: created.session_id, publisher_online: true }])
+  await publisher.close()
+  t.equal((await fetch(`${service.url}/sessions/${created.session_id}`, { method: 'DELETE' })).status, 204)
+  await waitFor('four events', () => receiver.accepted().length >= 4)
+  t.same(receiver.accepted().map((hook) => hook.payload.type), ['session.created', 'session.active', 'session.waiting', 'session.finished'])
+  const verifier = new Webhook(secret)
+  t.ok(receiver.accepted().every((hook) => verifier.verify(hook.body, headersOf(hook)) !== undefined), 'signed')
 })

@@ -124,7 +124,7 @@ export function loadConfig (env: Env): Readonly<Config> {
   // envalid treats '' as set; an empty line in .env means "unset" to people.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   // Problems echo the values given (and envalid's messages do too): never a URL's password.
-  const urls = [input.DATABASE_URL, input.REDIS_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
+  const urls = [input.DATABASE_URL, input.REDIS_URL, input.WEBHOOK_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
   const raw = cleanEnv(input, spec, {
     reporter: ({ errors }: ReporterOptions<typeof spec>) => {
       for (const [name, err] of Object.entries(errors)) {
