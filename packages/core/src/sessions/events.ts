@@ -50,6 +50,11 @@ export function toSessionEvent (row: SessionEventRow): SessionEvent {
 }
 
 /**
+ * Per-session order: every statement that inserts an event first locks its
+ * session's row (an update, `for update` or `for no key update`) and holds
+ * the lock until it commits, so a session's events commit in `seq` order and
+ * a deliverer never sees a later event without the earlier ones.
+ *
  * The session event log (SPEC §12), read side, plus events that change no
  * row of their own (an operator connection closing). Events that report a
  * change are inserted by the stores' statements that make it, so that both
@@ -83,7 +88,8 @@ export class SessionEventLog {
     try {
       await this.#sql`
         insert into session_events (session_id, type, data)
-        select id, ${type}, ${this.#sql.json(data as never)} from streaming_sessions where id = ${sessionId}`
+        select id, ${type}, ${this.#sql.json(data as never)} from streaming_sessions where id = ${sessionId}
+        for no key update`
     } catch (err) {
       throw wrapDatabaseError(err, `record ${type} of ${sessionId}`)
     }

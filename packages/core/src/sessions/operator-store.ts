@@ -13,7 +13,8 @@ export interface Operator {
 async function joinedEvent (sql: Sql | TransactionSql, id: string, userId: string, firstJoin: boolean): Promise<void> {
   await sql`
     insert into session_events (session_id, type, data)
-    select id, 'operator.joined', ${sql.json({ user_id: userId, first_join: firstJoin })} from streaming_sessions where id = ${id}`
+    select id, 'operator.joined', ${sql.json({ user_id: userId, first_join: firstJoin })} from streaming_sessions where id = ${id}
+    for no key update`
 }
 
 /**
@@ -102,7 +103,8 @@ export class OperatorStore {
    */
   async revoke (id: string, userId: string): Promise<Date> {
     return await this.#run(`revoke operator of ${id}`, async () => await this.#sql.begin(async (tx) => {
-      const [session] = await tx`select 1 from streaming_sessions where id = ${id}`
+      // Locked: its event commits in order with the session's others (SessionEventLog).
+      const [session] = await tx`select 1 from streaming_sessions where id = ${id} for no key update`
       if (session === undefined) throw new SessionNotFoundError(id)
       await tx`delete from session_operators where session_id = ${id} and user_id = ${userId}`
       const [row] = await tx<Array<{ revoked_at: Date }>>`
