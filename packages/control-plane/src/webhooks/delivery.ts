@@ -21,14 +21,17 @@ export function retryDelay (attempt: number, baseMs: number, maxMs: number, rand
   return Math.round(exponential * (0.5 + random / 2))
 }
 
-/** One POST; resolves to undefined on a 2xx, else to what went wrong. */
-async function post (url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<string | undefined> {
+/** One POST; resolves to undefined on a 2xx, else to what went wrong. `closing` aborts it at shutdown. */
+async function post (url: string, body: string, headers: Record<string, string>, timeoutMs: number, closing: AbortSignal): Promise<string | undefined> {
   try {
-    const res = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), closing])
+    const res = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal })
     await res.arrayBuffer().catch(() => {})
     return res.ok ? undefined : `${new URL(url).host} answered ${res.status}`
   } catch (err) {
-    const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message)
+    const reason = closing.aborted
+      ? 'the control plane shut down mid-request'
+      : (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message)
     return `${new URL(url).host}: ${reason}`
   }
 }
@@ -46,6 +49,8 @@ export function startWebhookDelivery (options: WebhookDeliveryOptions): () => Pr
   // Long enough for every receiver's timeout; a holder that dies frees its events after this.
   const leaseMs = config.timeoutMs * 2 + 5000
   const inFlight = new Set<Promise<void>>()
+  // Shutdown does not wait for slow receivers: their attempts end as refused and are retried.
+  const closing = new AbortController()
   let stopped = false
   let leasing = false
   let again = false
@@ -61,7 +66,7 @@ export function startWebhookDelivery (options: WebhookDeliveryOptions): () => Pr
     const body = JSON.stringify(eventPayload(event))
     const headers = webhookHeaders(config.secret, event.id, body)
     const owed = receivers.filter((url) => !event.deliveredTo.includes(url))
-    const errors = await Promise.all(owed.map(async (url) => await post(url, body, headers, config.timeoutMs)))
+    const errors = await Promise.all(owed.map(async (url) => await post(url, body, headers, config.timeoutMs, closing.signal)))
     const deliveredTo = [...event.deliveredTo, ...owed.filter((_, i) => errors[i] === undefined)]
     const problems = errors.filter((error): error is string => error !== undefined)
     const log = { eventId: event.id, sessionId: event.sessionId, type: event.type, attempts: event.attempts }
@@ -114,6 +119,7 @@ export function startWebhookDelivery (options: WebhookDeliveryOptions): () => Pr
   return async () => {
     stopped = true
     clearInterval(timer)
+    closing.abort()
     await Promise.all([...inFlight])
   }
 }
