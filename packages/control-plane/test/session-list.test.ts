@@ -31,7 +31,7 @@ t.test('GET /sessions?status=active pages through 120 live sessions, limit=50, w
   const background = (async () => {
     while (creating) created.push((await goLive()).session_id) // eslint-disable-line no-unmodified-loop-condition -- set by the paging below
   })()
-  await waitFor('some sessions created while paging starts', () => created.length >= 2)
+  await waitFor('some sessions created while paging starts', () => created.length >= 2, 30_000)
 
   const seen: string[] = []
   const pages: number[] = []
@@ -43,7 +43,7 @@ t.test('GET /sessions?status=active pages through 120 live sessions, limit=50, w
     t.ok(body.sessions.every((s) => s.status === 'active' && !('stream_key' in s)), 'only active sessions, never a stream key')
     seen.push(...body.sessions.map((s) => s.session_id))
     cursor = body.next_cursor
-    if (created.length < 6) await waitFor('more sessions created between pages', () => created.length >= pages.length * 2 + 2)
+    if (created.length < 6) await waitFor('more sessions created between pages', () => created.length >= pages.length * 2 + 2, 30_000)
   } while (cursor !== null)
   creating = false
   await background

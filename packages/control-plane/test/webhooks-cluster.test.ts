@@ -38,7 +38,7 @@ t.test('receiver down (503), control plane killed -9, a new one started, receive
   // Changes while no control plane runs: the relay records them itself.
   const late = await connected(t, cluster.wsUrl(relay!, live.session_id, 'op-2'))
   await late.close()
-  await waitFor('the stream to keep flowing without a control plane', () => sequenceNumbers(operator).length >= atKill + 50)
+  await waitFor('the stream to keep flowing without a control plane', () => sequenceNumbers(operator).length >= atKill + 50, 30_000)
   receiver.answer = () => 204
   const successor = await startService(t, ['control-plane'], cluster.env)
   const restartedAt = Date.now()
@@ -91,7 +91,7 @@ t.test('two control planes: no event posted twice at the same time, and a receiv
   const slow = await cluster.createSession()
   slowId = slow.session_id
   await finish(second, slow.session_id)
-  await waitFor('the slow session\'s first event to be in flight', () => receiver.received.some((hook) => hook.payload.session_id === slowId))
+  await waitFor('the slow session\'s first event to be in flight', () => receiver.received.some((hook) => hook.payload.session_id === slowId), 30_000)
   const startedAt = Date.now()
   const others = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
     const session = await cluster.createSession()

@@ -29,7 +29,7 @@ t.test('a session\'s life reaches WEBHOOK_URL and its webhook_url: six events, s
   })
   t.equal(res.status, 201)
   const session = await res.json() as { session_id: string, client_id: string, stream_key: string }
-  const delivered = async (count: number) => await waitFor(`${count} events at both receivers`, () => global.accepted().length >= count && own.accepted().length >= count)
+  const delivered = async (count: number) => await waitFor(`${count} events at both receivers`, () => global.accepted().length >= count && own.accepted().length >= count, 30_000)
 
   const publisher = await connected(t, cluster.wsUrl(relay!, session.session_id, session.client_id, session.stream_key))
   await delivered(2)
@@ -91,7 +91,7 @@ t.test('a receiver refusing until WEBHOOK_RETRY_FOR runs out: the event is faile
 
   receiver.answer = () => 204
   await fetch(`${cluster.controlPlane.url}/sessions/${session.session_id}`, { method: 'DELETE' })
-  await waitFor('session.finished to be delivered after the failed one', async () => (await events(cluster, session.session_id))[1]?.delivery.state === 'delivered')
+  await waitFor('session.finished to be delivered after the failed one', async () => (await events(cluster, session.session_id))[1]?.delivery.state === 'delivered', 30_000)
 })
 
 t.test('webhook_url must be an http(s) URL (400 in the error shape); events of an unknown session are 404, of a malformed id 400', async (t) => {
@@ -132,12 +132,14 @@ t.test('embedded database (api on PGlite): the same outbox delivers, and GET /se
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: crypto.randomUUID() }),
   })).json() as { session_id: string, client_id: string, stream_key: string }
   const publisher = await connected(t, streamUrl({ base: `ws://127.0.0.1:${service.port}`, sessionId: created.session_id, userId: created.client_id, streamKey: created.stream_key }))
-  await waitFor('session.active', () => receiver.accepted().length >= 2)
+  await waitFor('session.active', () => receiver.accepted().length >= 2, 30_000)
   const listed = await (await fetch(`${service.url}/sessions?status=active`)).json() as { sessions: Array<{ session_id: string, publisher_online: boolean }> }
   t.match(listed.sessions, [{ session_id: created.session_id, publisher_online: true }])
   await publisher.close()
+  // The relay marks the session waiting as the socket closes: before DELETE, or there is nothing to mark.
+  await waitFor('session.waiting', () => receiver.accepted().length >= 3, 30_000)
   t.equal((await fetch(`${service.url}/sessions/${created.session_id}`, { method: 'DELETE' })).status, 204)
-  await waitFor('four events', () => receiver.accepted().length >= 4)
+  await waitFor('four events', () => receiver.accepted().length >= 4, 30_000)
   t.same(receiver.accepted().map((hook) => hook.payload.type), ['session.created', 'session.active', 'session.waiting', 'session.finished'])
   const verifier = new Webhook(secret)
   t.ok(receiver.accepted().every((hook) => verifier.verify(hook.body, headersOf(hook)) !== undefined), 'signed')
