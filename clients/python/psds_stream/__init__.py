@@ -4,6 +4,7 @@
   mint_token / revoke_operator), with the API key in ``AUTH_MODE=token``.
 - :class:`Publisher` — sends the client's stream over WebSocket, reconnecting by itself.
 - :class:`Viewer` — watches a session as an operator (async iterator of messages).
+- :func:`verify_webhook` — checks a webhook's Standard Webhooks signature (SPEC §12).
 - Sources: :func:`publish_ffmpeg`, :func:`publish_file`, :func:`publish_stdin`,
   :func:`publish_frames` (JPEG frames, one message each).
 
@@ -46,6 +47,7 @@ from .sources import (  # noqa: E402
     publish_stream,
 )
 from .viewer import Viewer, ViewerStats, operator_url  # noqa: E402
+from .webhooks import WebhookVerificationError, sign_webhook, verify_webhook  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -88,4 +90,7 @@ __all__ = [
     "HandshakeRejectedError",
     "ConnectionLostError",
     "CloseCode",
+    "verify_webhook",
+    "sign_webhook",
+    "WebhookVerificationError",
 ]

@@ -8,7 +8,9 @@ export { withCredential, type ConnectTarget, type CredentialOptions, type Creden
 export { MsePlayer, playViewer, type MsePlayerOptions, type PlayerEvents, type PlayerStats } from './mse-player.js'
 export { Publisher, type PublisherEvents, type PublisherOptions, type RunningStream, type StreamSink, type StreamSource } from './publisher.js'
 export { recorderSource, type RecorderSourceOptions } from './recorder-source.js'
-export { ApiError, SessionsApi, type SessionsApiOptions } from './sessions-api.js'
+export { ApiError, SessionsApi, type SessionListQuery, type SessionsApiOptions } from './sessions-api.js'
 export { sniffMimeType } from './sniff.js'
-export { streamUrl, wsOrigin, type CreatedSession, type MintedToken, type OperatorView, type SessionView, type StreamUrlParts } from '@streaming-service/protocol'
+export {
+  streamUrl, wsOrigin, type CreatedSession, type MintedToken, type OperatorView, type SessionEventView, type SessionPage, type SessionView, type StreamUrlParts,
+} from '@streaming-service/protocol'
 export { Viewer, type ViewerEvents, type ViewerOptions } from './viewer.js'

@@ -1,5 +1,17 @@
 // The control plane's REST API (SPEC §3, §9) for backends and the console.
-import type { CreatedSession, ErrorBody, MintedToken, MintTokenRequest, OperatorList, OperatorView, SessionView } from '@streaming-service/protocol'
+import type {
+  CreatedSession, ErrorBody, MintedToken, MintTokenRequest, OperatorList, OperatorView, SessionEventList, SessionEventView, SessionPage, SessionStatus, SessionView,
+} from '@streaming-service/protocol'
+
+/** `GET /sessions` filters and paging (SPEC §12). */
+export interface SessionListQuery {
+  status?: SessionStatus
+  client_id?: string
+  /** 1–200, default 50. */
+  limit?: number
+  /** `next_cursor` of the previous page. */
+  cursor?: string
+}
 
 /** An error answer: `status` and the service's `code` (`unauthorized`, `session_not_found`, `session_finished`…). */
 export class ApiError extends Error {
@@ -25,7 +37,7 @@ export interface SessionsApiOptions {
   apiKey?: string | (() => string | undefined)
 }
 
-/** `create`, `get`, `delete`, `operators`, `mintToken`, `revokeOperator`; every error answer throws `ApiError`. */
+/** `create`, `get`, `list`, `delete`, `operators`, `events`, `mintToken`, `revokeOperator`; every error answer throws `ApiError`. */
 export class SessionsApi {
   readonly base: string
   readonly #apiKey: () => string | undefined
@@ -36,8 +48,20 @@ export class SessionsApi {
     this.#apiKey = typeof apiKey === 'function' ? apiKey : () => apiKey
   }
 
-  async create (clientId: string): Promise<CreatedSession> {
-    return await this.#request('POST', '/sessions', { client_id: clientId })
+  /** `webhookUrl`: this session's own webhook receiver (SPEC §12). */
+  async create (clientId: string, options: { webhookUrl?: string } = {}): Promise<CreatedSession> {
+    return await this.#request('POST', '/sessions', { client_id: clientId, ...(options.webhookUrl === undefined ? {} : { webhook_url: options.webhookUrl }) })
+  }
+
+  /** One page of sessions, newest first; pass `next_cursor` back as `cursor` for the next. */
+  async list (query: SessionListQuery = {}): Promise<SessionPage> {
+    const params = new URLSearchParams(Object.entries(query).filter(([, value]) => value !== undefined).map(([key, value]): [string, string] => [key, String(value)]))
+    return await this.#request('GET', `/sessions${params.toString() === '' ? '' : `?${params.toString()}`}`)
+  }
+
+  /** The session's events in order, with their webhook delivery state. */
+  async events (sessionId: string): Promise<SessionEventView[]> {
+    return (await this.#request<SessionEventList>('GET', `/sessions/${encodeURIComponent(sessionId)}/events`)).events
   }
 
   async get (sessionId: string): Promise<SessionView> {

@@ -37,6 +37,8 @@ async function refusal (promise: Promise<unknown>): Promise<ApiError> {
 t.test('SessionsApi sends the API key; without it every call is 401 unauthorized', async (t) => {
   const anonymous = new SessionsApi({ base: service.url })
   t.match(await refusal(anonymous.create(randomUUID())), { status: 401, code: 'unauthorized' })
+  t.match(await refusal(anonymous.list()), { status: 401, code: 'unauthorized' }, 'GET /sessions needs the key')
+  t.match(await refusal(anonymous.events(randomUUID())), { status: 401, code: 'unauthorized' }, 'GET /sessions/:id/events needs the key')
   let key: string | undefined = 'not-the-key-but-long-enough-to-be-one'
   const rotating = new SessionsApi({ base: service.url, apiKey: () => key })
   t.match(await refusal(rotating.get(randomUUID())), { status: 401, code: 'unauthorized' }, 'a wrong key')
@@ -54,6 +56,10 @@ t.test('SessionsApi sends the API key; without it every call is 401 unauthorized
   await api.revokeOperator(session.session_id, 'op-rest')
   await api.delete(session.session_id)
   t.match(await refusal(api.mintToken(session.session_id, 'op-rest')), { status: 409, code: 'session_finished' })
+  const page = await api.list({ client_id: clientId, limit: 10 })
+  t.same(page.sessions.map((listed) => [listed.session_id, listed.status]), [[session.session_id, 'finished']], 'list: the client\'s session')
+  t.equal(page.next_cursor, null)
+  t.same((await api.events(session.session_id)).map((event) => event.type), ['session.created', 'operator.revoked', 'session.finished'], 'events: in order')
 })
 
 t.test('a token and a stream key in the query or in an Authorization header', async (t) => {

@@ -82,7 +82,18 @@ t.test('console: a viewer on relay B plays the test pattern published on relay A
   const medianAfter = latencyAfter.length === 0 ? Number.NaN : percentile(latencyAfter, 0.5)
   t.ok(medianAfter < 1500, `latency median after recovery ${medianAfter} ms (< 1500 ms)`)
 
-  t.comment(`screenshots: ${(await screenshots({ 'console-viewer': viewer, 'console-publisher': publisher })).join(' ')}`)
+  // SPEC §12: an operator opens the console without a link, picks the session from the live list and watches it.
+  const picker = await openPage(t, context, 'picker', { width: 1280, height: 800 })
+  await picker.goto(`${relayB.url}/?api=${api}&user=picking-operator`)
+  const listed = picker.locator(`#live-sessions li[data-session-id="${sessionId}"]`)
+  await listed.waitFor({ timeout: 15_000 })
+  t.match(await listed.textContent(), /publisher online/, 'the live list shows the session with its publisher online')
+  await listed.locator('button').click()
+  t.equal(await picker.inputValue('#session-id'), sessionId, 'picking it fills the session')
+  await waitFor('the picked session to play', async () => (await viewerState(picker)).firstFrameAt !== null, 15_000)
+  await playsOn(picker)
+
+  t.comment(`screenshots: ${(await screenshots({ 'console-viewer': viewer, 'console-publisher': publisher, 'console-picker': picker })).join(' ')}`)
   t.comment(`time to first frame ${timeToFirstFrame} ms (${inPage} ms in the page); latency median ${median} ms, p95 ${p95} ms (${latency.length} samples over 6 s); ` +
     `recovery after publisher reconnect ${recovery} ms; latency median after recovery ${medianAfter} ms`)
 })

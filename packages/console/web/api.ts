@@ -1,6 +1,6 @@
 // The control plane's REST API (SPEC §3, §9), as the console uses it: the SDK's
 // SessionsApi, with the API key asked for when the service answers 401.
-import { ApiError, SessionsApi, type CreatedSession, type MintedToken, type OperatorView, type SessionView } from '@streaming-service/client'
+import { ApiError, SessionsApi, type CreatedSession, type MintedToken, type OperatorView, type SessionPage, type SessionView } from '@streaming-service/client'
 import type { ApiKeyPrompt } from './api-key-prompt.js'
 
 export class SessionApi {
@@ -27,6 +27,15 @@ export class SessionApi {
 
   async operators (sessionId: string): Promise<OperatorView[]> {
     return await this.#authorized(async (rest) => await rest.operators(sessionId))
+  }
+
+  /**
+   * Live sessions, newest first (one page). `ask`: on a 401, ask for the API
+   * key (a click); background refreshes do not, they throw the 401.
+   */
+  async live (ask: boolean): Promise<SessionPage> {
+    const query = { status: 'active', limit: 50 } as const
+    return ask ? await this.#authorized(async (rest) => await rest.list(query)) : await this.#rest.list(query)
   }
 
   async mintToken (sessionId: string, userId: string): Promise<MintedToken> {

@@ -1,6 +1,7 @@
 import { wsOrigin, type CredentialSource } from '@streaming-service/client'
 import { ApiKeyPrompt } from './api-key-prompt.js'
 import { SessionApi } from './api.js'
+import { LiveSessions } from './live-sessions.js'
 import { PublishPanel } from './publish-panel.js'
 import { readParams } from './params.js'
 import { RelayTarget } from './relay-target.js'
@@ -35,6 +36,11 @@ const watch = new WatchPanel({
   },
 })
 mountWatchLinks(api, () => session.fields, params.user ?? 'operator-1')
+// eslint-disable-next-line no-new -- it lives as long as the page
+new LiveSessions(api, (picked) => {
+  session.use(picked.session_id)
+  watch.start()
+})
 
 window.streamingConsole = {
   snapshot: () => ({ publisher: publish.snapshot(), viewer: watch.snapshot() }),

@@ -45,6 +45,15 @@ export class SessionPanel {
     setInterval(() => { void this.#poll() }, POLL_MS)
   }
 
+  /** Shows another session (picked from the live list): its stream key is not ours to know. */
+  use (sessionId: string): void {
+    if (this.#sessionId.value.trim() === sessionId) return
+    this.#sessionId.value = sessionId
+    this.#streamKey.value = ''
+    this.#renderLinks()
+    void this.#poll()
+  }
+
   get fields (): SessionFields {
     const value = (input: HTMLInputElement) => input.value.trim() === '' ? undefined : input.value.trim()
     return { sessionId: value(this.#sessionId), clientId: value(this.#clientId), streamKey: value(this.#streamKey) }

@@ -1,13 +1,16 @@
 import fp from 'fastify-plugin'
-import { OperatorTokens, type Config, type Logger } from '@streaming-service/core'
+import { OperatorTokens, WebhookOutbox, type Config, type Logger } from '@streaming-service/core'
 import { requireApiKey } from './api-keys.js'
 import { restCors } from './cors.js'
 import { registerSessionMetrics } from './metrics.js'
 import { startReconciler } from './reconciler.js'
 import { operatorRoutes } from './routes/operators.js'
 import { errorSchema } from './routes/schemas.js'
+import { sessionListRoutes } from './routes/session-list.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { startSweeper } from './sweeper.js'
+import { startWebhookDelivery } from './webhooks/delivery.js'
+import { createWebhookMetrics } from './webhooks/metrics.js'
 
 /** What the control plane tells the relays; `serve` wires it to the backplane (or the local hub). */
 export interface RelaySignals {
@@ -26,7 +29,8 @@ export interface ControlPlanePluginOptions {
  * The REST control plane of SPEC §3 and §9: session and operator routes
  * (behind API keys in `token` mode, with CORS), the `sessions` gauge, the
  * reconciler of sessions whose publisher's relay died, the sweeper of idle
- * and expired sessions (SPEC §10). Needs core's presence and store plugins.
+ * and expired sessions (SPEC §10), the webhook sender and the session list
+ * and event log routes (SPEC §12). Needs core's presence and store plugins.
  */
 export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { config, signals }) => {
   const log = app.log as Logger
@@ -42,7 +46,11 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { co
     onFinished: signals.sessionFinished,
     logger: log,
   })
-  app.addHook('onClose', async () => { stopReconciler(); await stopSweeper() })
+  const outbox = new WebhookOutbox(app.db.sql)
+  const stopWebhooks = startWebhookDelivery({
+    outbox, config: config.webhooks, metrics: createWebhookMetrics(app.metrics.registry, outbox, log), logger: log.child({ component: 'webhooks' }),
+  })
+  app.addHook('onClose', async () => { stopReconciler(); await stopSweeper(); await stopWebhooks() })
 
   const { jwt } = config.auth
   const tokens = jwt.secret === undefined && jwt.publicKey === undefined ? undefined : new OperatorTokens(jwt)
@@ -51,7 +59,10 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(async (app, { co
   await app.register(async (rest) => {
     await restCors(rest, config.auth.corsOrigins)
     requireApiKey(rest, config.auth)
-    await rest.register(sessionRoutes, { sessions: app.sessions, presence: app.presence, onFinished: signals.sessionFinished, wsBaseUrl: config.ws.baseUrl })
+    await rest.register(sessionRoutes, {
+      sessions: app.sessions, presence: app.presence, onFinished: signals.sessionFinished, wsBaseUrl: config.ws.baseUrl, webhooks: config.webhooks,
+    })
+    await rest.register(sessionListRoutes, { sql: app.db.sql, events: app.events, presence: app.presence, wsBaseUrl: config.ws.baseUrl })
     await rest.register(operatorRoutes, {
       sessions: app.sessions,
       operators: app.operators,

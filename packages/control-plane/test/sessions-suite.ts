@@ -517,7 +517,6 @@ export function sessionsSuite (tap: TAP, makeApp: MakeApp): void {
     const requests: Array<{ method: 'GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE', url: string }> = [
       { method: 'GET', url: '/nope' },
       { method: 'PUT', url: '/sessions' },
-      { method: 'GET', url: '/sessions' },
       { method: 'DELETE', url: '/sessions' },
       { method: 'PATCH', url: `/sessions/${id}` },
       { method: 'POST', url: `/sessions/${id}/operators` },

@@ -29,6 +29,8 @@ t.test('two control planes: idle sessions finished after the TTL, finished ones 
   t.equal(closed.code, CloseCode.finished, 'the idle session\'s operator is closed with 4410')
   t.equal(await status(idle.session_id), 'finished', 'the session that never became active is finished')
   const finishedAt = Date.now()
+  const events = await (await fetch(`${second.url}/sessions/${idle.session_id}/events`)).json() as { events: Array<{ type: string, data: unknown }> }
+  t.same(events.events.filter((event) => event.type === 'session.finished').map((event) => event.data), [{ reason: 'idle' }], 'with one session.finished event, reason idle')
 
   await waitFor('the finished session to be deleted', async () => await status(idle.session_id) === 404, 15_000)
   t.ok(Date.now() - finishedAt >= 2500, `deleted ${Date.now() - finishedAt} ms after it finished (retention 3 s)`)

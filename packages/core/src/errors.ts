@@ -61,6 +61,8 @@ export const RequestTimeoutError = defineError('SS_REQUEST_TIMEOUT', 'the reques
 export const RequestMalformedError = defineError('SS_REQUEST_MALFORMED', 'the request is not valid HTTP/1.1', 400)
 
 // Sessions
+export const InvalidCursorError = defineError('SS_INVALID_CURSOR', 'cursor is not one this API returned', 400)
+export const InvalidWebhookUrlError = defineError('SS_INVALID_WEBHOOK_URL', 'webhook_url: %s', 400)
 export const SessionNotFoundError = defineError('SS_SESSION_NOT_FOUND', 'session %s does not exist', 404, CloseCode.notFound)
 export const SessionFinishedError = defineError('SS_SESSION_FINISHED', 'session %s is finished', 409, CloseCode.finished)
 export const StreamKeyInvalidError = defineError('SS_STREAM_KEY_INVALID', 'missing or wrong stream key', 401, CloseCode.unauthorized)

@@ -4,6 +4,7 @@ import type { Config } from './config/index.js'
 import { databaseCheck } from './database/checks.js'
 import { openDatabase, type Database } from './database/connection.js'
 import { createPresence } from './presence/index.js'
+import { SessionEventLog } from './sessions/events.js'
 import { OperatorStore } from './sessions/operator-store.js'
 import { SessionStore } from './sessions/store.js'
 import type { Logger } from './logger.js'
@@ -72,8 +73,9 @@ export const presencePlugin = fp<NodePluginOptions>(async (app, { config, nodeId
   app.addHook('onClose', async () => { await presence.close() })
 }, { name: 'ss-presence', fastify: '5.x' })
 
-/** `app.sessions`, `app.operators`: the stores on `app.db` (nothing of their own to close). */
+/** `app.sessions`, `app.operators`, `app.events`: the stores on `app.db` (nothing of their own to close). */
 export const sessionStorePlugin = fp(async (app) => {
   app.decorate('sessions', new SessionStore(app.db.sql))
   app.decorate('operators', new OperatorStore(app.db.sql))
+  app.decorate('events', new SessionEventLog(app.db.sql))
 }, { name: 'ss-sessions', fastify: '5.x', dependencies: ['ss-database'] })

@@ -5,6 +5,7 @@ import type { Database } from './database/connection.js'
 import type { Readiness } from './http/readiness.js'
 import type { Metrics } from './metrics.js'
 import type { Presence } from './presence/index.js'
+import type { SessionEventLog } from './sessions/events.js'
 import type { OperatorStore } from './sessions/operator-store.js'
 import type { SessionStore } from './sessions/store.js'
 
@@ -25,5 +26,7 @@ declare module 'fastify' {
     sessions: SessionStore
     /** sessionStorePlugin */
     operators: OperatorStore
+    /** sessionStorePlugin: the session event log (SPEC §12) */
+    events: SessionEventLog
   }
 }

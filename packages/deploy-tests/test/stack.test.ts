@@ -219,7 +219,7 @@ t.test('Prometheus (deploy/prometheus): every process up, relay metrics and rule
     return groups.length > 0 && groups.every((g: any) => g.rules.every((r: any) => r.health === 'ok'))
   }, 10_000)
   const { groups } = await prometheus.api('rules')
-  t.equal(groups[0].rules.length, 10, 'the 10 alert rules of alerts.yml')
+  t.equal(groups[0].rules.length, 12, 'the 12 alert rules of alerts.yml')
   // ControlPlaneDown and NoRelayUp (absent()) may go pending at the first evaluation, before the first scrape.
   await waitFor('no alert on a healthy cluster', async () => (await prometheus.api('alerts')).alerts.length === 0, 10_000)
   t.pass('no alert on a healthy cluster')

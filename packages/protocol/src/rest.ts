@@ -10,6 +10,8 @@ export interface ErrorBody {
 /** `POST /sessions` */
 export interface CreateSessionRequest {
   client_id: string
+  /** This session's own webhook receiver (http or https), besides WEBHOOK_URL (SPEC §12). */
+  webhook_url?: string
 }
 
 /** `POST /sessions` → 201: the only answer that carries the stream key. */
@@ -58,4 +60,13 @@ export interface MintedToken {
   token: string
   ws_url: string
   expires_at: string
+}
+
+/** `GET /sessions` item: a session as `GET /sessions/:id` shows it. */
+export type SessionListItem = SessionView
+
+/** `GET /sessions?status=&client_id=&limit=&cursor=` → 200: newest first; `next_cursor` null on the last page. */
+export interface SessionPage {
+  sessions: SessionListItem[]
+  next_cursor: string | null
 }

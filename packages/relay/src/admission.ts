@@ -1,6 +1,6 @@
 import {
   OperatorRevokedError, SessionFinishedError, SessionNotFoundError, StreamKeyInvalidError, TokenInvalidError, verifyStreamKey,
-  type AuthMode, type OperatorStore, type SessionStore,
+  type AuthMode, type OperatorStore, type SessionEventLog, type SessionStore,
 } from '@streaming-service/core'
 import type { Credentials } from './credentials.js'
 
@@ -35,11 +35,13 @@ export interface AdmissionOptions {
 export class Admission {
   readonly #sessions: SessionStore
   readonly #operators: OperatorStore
+  readonly #events: SessionEventLog
   readonly #options: AdmissionOptions
 
-  constructor (stores: { sessions: SessionStore, operators: OperatorStore }, options: AdmissionOptions) {
+  constructor (stores: { sessions: SessionStore, operators: OperatorStore, events: SessionEventLog }, options: AdmissionOptions) {
     this.#sessions = stores.sessions
     this.#operators = stores.operators
+    this.#events = stores.events
     this.#options = options
   }
 
@@ -72,8 +74,9 @@ export class Admission {
       if (session.revokedAt !== null && token.iat <= Math.floor(session.revokedAt.getTime() / 1000)) throw new OperatorRevokedError(userId, sessionId)
     }
 
-    // A known operator needs no write and no lock: the common reconnect path.
+    // A known operator needs no lock, only its operator.joined event: the common reconnect path.
     if (session.operatorJoinedAt !== null) {
+      await this.#operators.reconnected(sessionId, userId)
       return { role: 'operator', sessionId, clientId, userId, joinedAt: session.operatorJoinedAt, firstJoin: false }
     }
     return { role: 'operator', sessionId, clientId, userId, ...await this.#operators.register(sessionId, userId, this.#options.maxOperators) }
@@ -87,5 +90,10 @@ export class Admission {
    */
   async publisherLeft (ticket: PublisherTicket): Promise<boolean> {
     return await this.#sessions.markWaiting(ticket.sessionId, ticket.epoch)
+  }
+
+  /** An admitted operator connection closed: its operator.left event (SPEC §12). */
+  async operatorLeft (ticket: OperatorTicket): Promise<void> {
+    await this.#events.record(ticket.sessionId, 'operator.left', { user_id: ticket.userId })
   }
 }

@@ -166,6 +166,7 @@ export const relaySockets: FastifyPluginAsync<RelaySocketOptions> = async (app, 
         sockets.delete(socket)
         detach()
         leave()
+        if (admitted.role === 'operator') admission.operatorLeft(admitted).catch((err: unknown) => log.warn({ err }, 'could not record operator.left'))
         metrics.connections.dec({ role: admitted.role })
         // A stalled operator cut off (tooSlow) never echoes it: count what was sent.
         metrics.disconnects.inc({ role: admitted.role, code: closeCodeLabel(sink?.cutOff === true ? CloseCode.tooSlow : code) })

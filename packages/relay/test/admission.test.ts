@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { connect, externalTarget, findDir, loadConfig, migrateUp, OperatorStore, SessionStore, type Sql } from '@streaming-service/core'
+import { connect, externalTarget, findDir, loadConfig, migrateUp, OperatorStore, SessionEventLog, SessionStore, type Sql } from '@streaming-service/core'
 import { createTestDatabase, freePort } from '@streaming-service/testing'
 import { Admission, type OperatorTicket, type PublisherTicket } from '../src/admission.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-const stores = (sql: Sql) => ({ sessions: new SessionStore(sql), operators: new OperatorStore(sql) })
+const stores = (sql: Sql) => ({ sessions: new SessionStore(sql), operators: new OperatorStore(sql), events: new SessionEventLog(sql) })
 /** The credentials of a connection that presents `streamKey` (or nothing). */
 const key = (streamKey: string | undefined) => streamKey === undefined ? {} : { streamKey }
 

@@ -4,6 +4,7 @@
  * are checked by the handlers (parseUuid, parseUserId) so that their errors
  * keep their own codes (invalid_id, invalid_user_id).
  */
+import { SESSION_EVENT_TYPES } from '@streaming-service/protocol'
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 const USER_ID = '^[A-Za-z0-9._:-]{1,128}$'
@@ -40,12 +41,17 @@ export const operatorParams = {
   required: ['id', 'user_id'],
 } as const
 
+export const createSessionWebhookUrl = {
+  type: 'string', maxLength: 2048, description: 'This session\'s own webhook receiver (http or https), besides WEBHOOK_URL', examples: ['https://platform.example.com/hooks/streams'],
+} as const
+
 export const createSessionBody = {
   type: 'object',
   required: ['client_id'],
   additionalProperties: false,
   properties: {
     client_id: { type: 'string', pattern: UUID, description: 'The publishing client\'s id: the path user id that publishes' },
+    webhook_url: createSessionWebhookUrl,
   },
 } as const
 
@@ -112,4 +118,57 @@ export const mintedToken = {
     expires_at: timestamp,
   },
   required: ['token', 'ws_url', 'expires_at'],
+} as const
+
+export const sessionListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['waiting', 'active', 'finished'] },
+    client_id: { type: 'string', pattern: UUID },
+    // A string: query values are not coerced (coerceTypes is off), so the range is in the pattern.
+    limit: { type: 'string', pattern: '^(?:[1-9]|[1-9][0-9]|1[0-9][0-9]|200)$', description: 'Sessions per page, 1-200 (default 50)' },
+    cursor: { type: 'string', maxLength: 200, description: 'next_cursor of the previous page' },
+  },
+} as const
+
+export const sessionPage = {
+  type: 'object',
+  description: 'Newest first; next_cursor is null on the last page',
+  properties: {
+    sessions: { type: 'array', items: sessionView },
+    next_cursor: { type: ['string', 'null'] },
+  },
+  required: ['sessions', 'next_cursor'],
+} as const
+
+export const sessionEventList = {
+  type: 'object',
+  properties: {
+    events: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', description: 'Also the webhook-id header of its deliveries' },
+          type: { type: 'string', enum: [...SESSION_EVENT_TYPES] },
+          session_id: { type: 'string' },
+          occurred_at: timestamp,
+          data: { type: 'object', additionalProperties: true },
+          delivery: {
+            type: 'object',
+            properties: {
+              state: { type: 'string', enum: ['pending', 'delivered', 'failed', 'skipped'] },
+              attempts: { type: 'integer' },
+              delivered_at: nullableTimestamp,
+              last_error: { type: ['string', 'null'] },
+            },
+            required: ['state', 'attempts', 'delivered_at', 'last_error'],
+          },
+        },
+        required: ['id', 'type', 'session_id', 'occurred_at', 'data', 'delivery'],
+      },
+    },
+  },
+  required: ['events'],
 } as const

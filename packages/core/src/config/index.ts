@@ -3,11 +3,13 @@ import { redactCredentialsIn } from '../credentials.js'
 import { ConfigInvalidError } from '../errors.js'
 import { parseTrustProxy } from '../http/trust-proxy.js'
 import { loadAuthConfig } from './auth.js'
+import { loadWebhookConfig } from './webhooks.js'
 import type { AppEnv, Config, LogFormat, SslMode } from './types.js'
 import { count, duration, durationOrOff, hostPorts, listenPort, parseDuration, parseSize, prefix, size, trustProxy } from './values.js'
 
 export type { AppEnv, Config, DatabaseConfig, LogFormat, SslMode } from './types.js'
 export { MIN_SECRET_LENGTH, type AuthConfig, type AuthMode } from './auth.js'
+export { webhookUrlProblem, type WebhookConfig } from './webhooks.js'
 export { parseDuration, parseSize } from './values.js'
 
 /**
@@ -41,6 +43,12 @@ export const defaults = {
   SESSION_IDLE_TTL: '24h', // a session that never became active is finished after this (0: never)
   SESSION_RETENTION: '30d', // finished sessions are deleted after this (0: kept forever)
   SESSION_SWEEP_INTERVAL: '1m', // how often a control plane looks for such sessions
+  WEBHOOK_TIMEOUT: '5s', // one webhook POST, connect to answer
+  WEBHOOK_CONCURRENCY: 16, // webhook POSTs in flight per control plane
+  WEBHOOK_POLL_INTERVAL: '250ms', // how often a control plane looks for due events
+  WEBHOOK_RETRY_BACKOFF: '1s', // first retry's delay; doubles (with jitter) up to the max
+  WEBHOOK_RETRY_BACKOFF_MAX: '10m',
+  WEBHOOK_RETRY_FOR: '24h', // an event refused this long after its first attempt is given up (failed)
   SHUTDOWN_DRAIN: '5s', // time between "not ready" and closing sockets
   LOG_LEVEL: 'info',
 } as const
@@ -90,6 +98,16 @@ const spec = {
   AUTH_JWT_PUBLIC_KEY: str({ default: undefined }),
   AUTH_JWT_PRIVATE_KEY: str({ default: undefined }),
   CORS_ORIGINS: str({ default: undefined }),
+  // Webhooks (SPEC §12); the secret is checked in webhooks.ts, which never quotes it.
+  WEBHOOK_URL: url({ default: undefined }),
+  WEBHOOK_SECRET: str({ default: undefined }),
+  WEBHOOK_TIMEOUT: duration({ default: parseDuration(defaults.WEBHOOK_TIMEOUT) }),
+  WEBHOOK_CONCURRENCY: count({ default: defaults.WEBHOOK_CONCURRENCY }),
+  WEBHOOK_POLL_INTERVAL: duration({ default: parseDuration(defaults.WEBHOOK_POLL_INTERVAL) }),
+  WEBHOOK_RETRY_BACKOFF: duration({ default: parseDuration(defaults.WEBHOOK_RETRY_BACKOFF) }),
+  WEBHOOK_RETRY_BACKOFF_MAX: duration({ default: parseDuration(defaults.WEBHOOK_RETRY_BACKOFF_MAX) }),
+  WEBHOOK_RETRY_FOR: duration({ default: parseDuration(defaults.WEBHOOK_RETRY_FOR) }),
+  WEBHOOK_ALLOWED_HOSTS: str({ default: undefined }),
   MIGRATIONS_DIR: str({ default: undefined }),
   SEEDS_DIR: str({ default: undefined }),
 }
@@ -108,7 +126,7 @@ export function loadConfig (env: Env): Readonly<Config> {
   // envalid treats '' as set; an empty line in .env means "unset" to people.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   // Problems echo the values given (and envalid's messages do too): never a URL's password.
-  const urls = [input.DATABASE_URL, input.REDIS_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
+  const urls = [input.DATABASE_URL, input.REDIS_URL, input.WEBHOOK_URL].flatMap((url) => url === undefined ? [] : [url, JSON.stringify(url).slice(1, -1)])
   const raw = cleanEnv(input, spec, {
     reporter: ({ errors }: ReporterOptions<typeof spec>) => {
       for (const [name, err] of Object.entries(errors)) {
@@ -126,6 +144,7 @@ export function loadConfig (env: Env): Readonly<Config> {
     if (raw.DB_PASSWORD === undefined && raw.DATABASE_URL === undefined) problems.push('DB_PASSWORD: required in production')
   }
   const auth = loadAuthConfig(raw, raw.APP_ENV as AppEnv, problems)
+  const webhooks = loadWebhookConfig(raw, raw.APP_ENV as AppEnv, problems)
   if (raw.HTTP_PORT !== undefined && raw.APP_PORT !== undefined && raw.HTTP_PORT !== raw.APP_PORT) {
     problems.push(`HTTP_PORT=${raw.HTTP_PORT} and APP_PORT=${raw.APP_PORT} disagree: set only one`)
   }
@@ -167,6 +186,7 @@ export function loadConfig (env: Env): Readonly<Config> {
       sweepIntervalMs: raw.SESSION_SWEEP_INTERVAL,
     },
     relay: { cacheBudget: raw.RELAY_CACHE_BUDGET },
+    webhooks,
     shutdownDrainMs: raw.SHUTDOWN_DRAIN,
     logLevel: raw.LOG_LEVEL,
     logFormat: raw.LOG_FORMAT as LogFormat | undefined,

@@ -1,5 +1,6 @@
 import type { TrustProxy } from '../http/trust-proxy.js'
 import type { AuthConfig } from './auth.js'
+import type { WebhookConfig } from './webhooks.js'
 
 export type AppEnv = 'development' | 'production' | 'test'
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-full'
@@ -52,6 +53,8 @@ export interface Config {
     /** RELAY_CACHE_BUDGET: bytes all late-join caches of one relay may hold together. */
     cacheBudget: number
   }
+  /** SPEC §12 */
+  webhooks: WebhookConfig
   shutdownDrainMs: number
   logLevel: string
   /** LOG_FORMAT; unset: pretty when stdout is a terminal outside production, else JSON (see chooseLogFormat). */

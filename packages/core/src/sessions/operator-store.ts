@@ -1,4 +1,5 @@
 import { SessionFinishedError, SessionNotFoundError, TooManyOperatorsError } from '../errors.js'
+import type { TransactionSql } from 'postgres'
 import type { Sql } from '../database/connection.js'
 import { wrapDatabaseError } from '../database/errors.js'
 import type { SessionStatus } from './store.js'
@@ -6,6 +7,14 @@ import type { SessionStatus } from './store.js'
 export interface Operator {
   userId: string
   joinedAt: Date
+}
+
+/** Records operator.joined on `sql` (a transaction or the pool). */
+async function joinedEvent (sql: Sql | TransactionSql, id: string, userId: string, firstJoin: boolean): Promise<void> {
+  await sql`
+    insert into session_events (session_id, type, data)
+    select id, 'operator.joined', ${sql.json({ user_id: userId, first_join: firstJoin })} from streaming_sessions where id = ${id}
+    for no key update`
 }
 
 /**
@@ -47,18 +56,31 @@ export class OperatorStore {
         select count(*)::int as operators, max(joined_at) filter (where user_id = ${userId}) as joined_at
         from session_operators where session_id = ${id}`
       // Registered by a concurrent connection of the same user while we waited for the lock.
-      if (seen!.joined_at !== null) return { joinedAt: seen!.joined_at, firstJoin: false }
+      if (seen!.joined_at !== null) {
+        await joinedEvent(tx, id, userId, false)
+        return { joinedAt: seen!.joined_at, firstJoin: false }
+      }
       if (seen!.operators >= maxOperators) throw new TooManyOperatorsError(id, maxOperators)
 
       const [inserted] = await tx<Array<{ joined_at: Date }>>`
         insert into session_operators (session_id, user_id) values (${id}, ${userId})
         on conflict (session_id, user_id) do nothing
         returning joined_at`
-      if (inserted !== undefined) return { joinedAt: inserted.joined_at, firstJoin: true }
-      const [existing] = await tx<Array<{ joined_at: Date }>>`
-        select joined_at from session_operators where session_id = ${id} and user_id = ${userId}`
-      return { joinedAt: existing!.joined_at, firstJoin: false }
+      const joined = inserted === undefined
+        ? { joinedAt: (await tx<Array<{ joined_at: Date }>>`select joined_at from session_operators where session_id = ${id} and user_id = ${userId}`)[0]!.joined_at, firstJoin: false }
+        : { joinedAt: inserted.joined_at, firstJoin: true }
+      await joinedEvent(tx, id, userId, joined.firstJoin)
+      return joined
     }))
+  }
+
+  /**
+   * An operator already on the list connected again: its operator.joined
+   * event (every admitted operator connection has one, and one operator.left
+   * when it closes).
+   */
+  async reconnected (id: string, userId: string): Promise<void> {
+    await this.#run(`record operator of ${id}`, async () => { await joinedEvent(this.#sql, id, userId, false) })
   }
 
   /** Operators in join order; throws SS_SESSION_NOT_FOUND for an unknown session. */
@@ -81,13 +103,17 @@ export class OperatorStore {
    */
   async revoke (id: string, userId: string): Promise<Date> {
     return await this.#run(`revoke operator of ${id}`, async () => await this.#sql.begin(async (tx) => {
-      const [session] = await tx`select 1 from streaming_sessions where id = ${id}`
+      // Locked: its event commits in order with the session's others (SessionEventLog).
+      const [session] = await tx`select 1 from streaming_sessions where id = ${id} for no key update`
       if (session === undefined) throw new SessionNotFoundError(id)
       await tx`delete from session_operators where session_id = ${id} and user_id = ${userId}`
       const [row] = await tx<Array<{ revoked_at: Date }>>`
         insert into operator_revocations (session_id, user_id) values (${id}, ${userId})
         on conflict (session_id, user_id) do update set revoked_at = now()
         returning revoked_at`
+      await tx`
+        insert into session_events (session_id, type, occurred_at, data)
+        values (${id}, 'operator.revoked', ${row!.revoked_at}, ${tx.json({ user_id: userId })})`
       return row!.revoked_at
     }))
   }

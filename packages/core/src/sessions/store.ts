@@ -72,12 +72,18 @@ export class SessionStore {
   }
 
   /** Creates a `waiting` session; the stream key is returned once and stored hashed. */
-  async create (clientId: string): Promise<{ session: Session, streamKey: string }> {
+  async create (clientId: string, webhookUrl?: string): Promise<{ session: Session, streamKey: string }> {
     const streamKey = generateStreamKey()
     const [row] = await this.#run('create session', async () => await this.#sql<SessionRow[]>`
-      insert into streaming_sessions as s (client_id, stream_key_hash)
-      values (${clientId}, ${hashStreamKey(streamKey)})
-      returning ${this.#sql.unsafe(SESSION_COLUMNS)}, 0 as operators_count`)
+      with created as (
+        insert into streaming_sessions as s (client_id, stream_key_hash, webhook_url)
+        values (${clientId}, ${hashStreamKey(streamKey)}, ${webhookUrl ?? null})
+        returning ${this.#sql.unsafe(SESSION_COLUMNS)}, 0 as operators_count
+      ), event as (
+        insert into session_events (session_id, type, occurred_at, data)
+        select id, 'session.created', created_at, jsonb_build_object('client_id', client_id) from created
+      )
+      select * from created`)
     return { session: toSession(row!), streamKey }
   }
 
@@ -90,16 +96,28 @@ export class SessionStore {
     return toSession(row)
   }
 
-  /** Marks the session finished; finishing a finished session changes nothing. */
+  /**
+   * Marks the session finished (with its session.finished event, `reason`
+   * "deleted"); finishing a finished session changes nothing. The row lock
+   * of `before` makes the old status exact under concurrent finishes.
+   */
   async finish (id: string): Promise<Session> {
     const [row] = await this.#run('finish session', async () => await this.#sql<SessionRow[]>`
-      update streaming_sessions s
-      set status = 'finished',
-          finished_at = coalesce(s.finished_at, now()),
-          updated_at = case when s.status = 'finished' then s.updated_at else now() end
-      where s.id = ${id}
-      returning ${this.#sql.unsafe(SESSION_COLUMNS)},
-        (select count(*) from session_operators o where o.session_id = s.id)::int as operators_count`)
+      with before as (
+        select id, status from streaming_sessions where id = ${id} for update
+      ), finished as (
+        update streaming_sessions s
+        set status = 'finished',
+            finished_at = coalesce(s.finished_at, now()),
+            updated_at = case when s.status = 'finished' then s.updated_at else now() end
+        from before where s.id = before.id
+        returning ${this.#sql.unsafe(SESSION_COLUMNS)}, before.status as was,
+          (select count(*) from session_operators o where o.session_id = s.id)::int as operators_count
+      ), event as (
+        insert into session_events (session_id, type, occurred_at, data)
+        select id, 'session.finished', finished_at, jsonb_build_object('reason', 'deleted') from finished where was <> 'finished'
+      )
+      select * from finished`)
     if (row === undefined) throw new SessionNotFoundError(id)
     return toSession(row)
   }
@@ -126,16 +144,29 @@ export class SessionStore {
       : { clientId: row.client_id, streamKeyHash: row.stream_key_hash, status: row.status, operatorJoinedAt: row.joined_at, revokedAt: row.revoked_at }
   }
 
-  /** Marks the session active for a new publisher connection and returns its epoch (one more than the last). */
+  /**
+   * Marks the session active for a new publisher connection and returns its
+   * epoch (one more than the last). A session that was `waiting` records
+   * session.active; a publisher replacing another changes no status.
+   */
   async activate (id: string): Promise<number> {
     const [row] = await this.#run(`activate session ${id}`, async () => await this.#sql<Array<{ publisher_epoch: string }>>`
-      update streaming_sessions
-      set status = 'active',
-          started_at = coalesce(started_at, now()),
-          updated_at = now(),
-          publisher_epoch = publisher_epoch + 1
-      where id = ${id} and status <> 'finished'
-      returning publisher_epoch`)
+      with before as (
+        select id, status from streaming_sessions where id = ${id} and status <> 'finished' for update
+      ), activated as (
+        update streaming_sessions s
+        set status = 'active',
+            started_at = coalesce(s.started_at, now()),
+            updated_at = now(),
+            publisher_epoch = s.publisher_epoch + 1
+        from before where s.id = before.id and s.status <> 'finished'
+        returning s.id, s.client_id, s.publisher_epoch, s.updated_at, before.status as was
+      ), event as (
+        insert into session_events (session_id, type, occurred_at, data)
+        select id, 'session.active', updated_at, jsonb_build_object('client_id', client_id, 'publisher_epoch', publisher_epoch)
+        from activated where was = 'waiting'
+      )
+      select publisher_epoch from activated`)
     // Finished (or gone) since the caller looked it up.
     if (row === undefined) throw new SessionFinishedError(id)
     return Number(row.publisher_epoch)
@@ -144,9 +175,15 @@ export class SessionStore {
   /** Back to `waiting` unless a newer publisher (epoch) took over or the session finished. */
   async markWaiting (id: string, epoch: number): Promise<boolean> {
     const rows = await this.#run(`mark session ${id} waiting`, async () => await this.#sql`
-      update streaming_sessions set status = 'waiting', updated_at = now()
-      where id = ${id} and status = 'active' and publisher_epoch = ${epoch}
-      returning id`)
+      with waiting as (
+        update streaming_sessions set status = 'waiting', updated_at = now()
+        where id = ${id} and status = 'active' and publisher_epoch = ${epoch}
+        returning id, client_id, updated_at
+      ), event as (
+        insert into session_events (session_id, type, occurred_at, data)
+        select id, 'session.waiting', updated_at, jsonb_build_object('client_id', client_id) from waiting
+      )
+      select id from waiting`)
     return rows.length > 0
   }
 
@@ -164,16 +201,22 @@ export class SessionStore {
    */
   async finishNeverActive (ageMs: number, limit: number): Promise<string[]> {
     const rows = await this.#run('finish idle sessions', async () => await this.#sql<Array<{ id: string }>>`
-      update streaming_sessions s
-      set status = 'finished', finished_at = now(), updated_at = now()
-      where s.id in (
-        select id from streaming_sessions
-        where status = 'waiting' and started_at is null and created_at < now() - make_interval(secs => ${ageMs / 1000})
-        order by created_at
-        limit ${limit}
-        for update skip locked
+      with finished as (
+        update streaming_sessions s
+        set status = 'finished', finished_at = now(), updated_at = now()
+        where s.id in (
+          select id from streaming_sessions
+          where status = 'waiting' and started_at is null and created_at < now() - make_interval(secs => ${ageMs / 1000})
+          order by created_at
+          limit ${limit}
+          for update skip locked
+        )
+        returning s.id, s.finished_at
+      ), event as (
+        insert into session_events (session_id, type, occurred_at, data)
+        select id, 'session.finished', finished_at, jsonb_build_object('reason', 'idle') from finished
       )
-      returning s.id`)
+      select id from finished`)
     return rows.map((row) => row.id)
   }
 
