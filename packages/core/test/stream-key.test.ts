@@ -24,3 +24,10 @@ t.test('keys are stored as their SHA-256 and verified against it', async (t) => 
   t.equal(verifyStreamKey(undefined, stored), false)
   t.equal(verifyStreamKey(key, Buffer.alloc(0)), false, 'a malformed stored hash never matches')
 })
+
+t.test('no stream key starts with "-", which a command line would read as an option', async (t) => {
+  // One in 64 base64url strings does; 20 000 keys would show ~300 of them.
+  const keys = Array.from({ length: 20_000 }, generateStreamKey)
+  t.equal(keys.filter((key) => key.startsWith('-')).length, 0)
+  t.ok(new Set(keys.map((key) => key[0])).size >= 60, 'every other first character still occurs')
+})

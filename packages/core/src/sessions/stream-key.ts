@@ -1,8 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** 192 bits from the CSPRNG, base64url: 32 URL-safe characters. */
+/**
+ * 192 bits from the CSPRNG, base64url: 32 URL-safe characters. Never one
+ * that starts with `-`: command lines read `--stream-key -abc…` as two
+ * options (Python's argparse does). Drawing again keeps the others uniform.
+ */
 export function generateStreamKey (): string {
-  return randomBytes(24).toString('base64url')
+  for (;;) {
+    const key = randomBytes(24).toString('base64url')
+    if (!key.startsWith('-')) return key
+  }
 }
 
 /**
