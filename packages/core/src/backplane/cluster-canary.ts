@@ -93,7 +93,9 @@ export class ShardCanaries {
    */
   async probe (shards: Shard[], staleMs: number, closed: () => boolean): Promise<void> {
     const since = performance.now()
-    const stale = (): Shard[] => shards.filter((shard) => !shard.retired && since - shard.lastCanaryAt > staleMs)
+    // A shard healed meanwhile is replaced by a new one under the same key: follow the key.
+    const current = (shard: Shard): Shard | undefined => shard.retired ? this.#options.shards.shards.get(shard.key) : shard
+    const stale = (): Shard[] => shards.map(current).filter((shard): shard is Shard => shard !== undefined && since - shard.lastCanaryAt > staleMs)
     if (stale().length === 0) return
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
