@@ -73,7 +73,7 @@ function forkAttacker (t: Test): { child: ChildProcess, next: () => Promise<Atta
 
 const bytesIn = async (service: ServiceProcess): Promise<number> => await metric(service, 'relay_bytes_total', { direction: 'in' })
 
-t.test('crafted WebM and fMP4 (8 × 8 MB of 2-byte elements / 8-byte boxes) never stall the relay: another session keeps p99 < 150 ms, /health answers < 250 ms', async (t) => {
+t.test('crafted WebM and fMP4 (8 × 8 MB of 2-byte elements / 8-byte boxes, half of them in 1 MB fragments) never stall the relay: another session keeps p99 < 100 ms, /health answers < 250 ms', async (t) => {
   const service = await startRelay({ WS_MAX_MESSAGE_SIZE: '16MB' })
   const measured = await createSession(service)
   const operator = await connected(t, wsUrl(service, measured, 'watcher'))
@@ -115,11 +115,13 @@ t.test('crafted WebM and fMP4 (8 × 8 MB of 2-byte elements / 8-byte boxes) neve
     }
   })()
 
-  // Four WebM and four fMP4 attackers, each a new publisher stream (each message is scanned from a stream's start).
+  // Four WebM and four fMP4 attackers, each a new publisher stream (each message is scanned from a stream's start);
+  // every second one sends its message in 1 MB fragments.
   const formats = ['webm', 'webm', 'webm', 'webm', 'mp4', 'mp4', 'mp4', 'mp4'] as const
   const targets = await Promise.all(formats.map(async () => await createSession(service)))
   const attacker = forkAttacker(t)
-  attacker.child.send({ urls: targets.map((target) => wsUrl(service, target, target.client_id)), formats: [...formats], bytes: 8 * MB } satisfies AttackPlan)
+  const fragmented = formats.map((_, i) => i % 2 === 1)
+  attacker.child.send({ urls: targets.map((target) => wsUrl(service, target, target.client_id)), formats: [...formats], fragmented, bytes: 8 * MB } satisfies AttackPlan)
   await attacker.next()
   await delay(1000) // a second of calm first
   const before = await bytesIn(service)
@@ -145,13 +147,14 @@ t.test('crafted WebM and fMP4 (8 × 8 MB of 2-byte elements / 8-byte boxes) neve
   const p99 = percentile(during, 0.99)
   t.comment(`measured session during the attack: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${during.at(-1)!.toFixed(1)} ms ` +
     `(the second before: p50 ${percentile(calm, 0.5).toFixed(1)} ms, p99 ${percentile(calm, 0.99).toFixed(1)} ms)`)
-  // Issue 11 asks for < 50 ms. It held here until this box slowed down
-  // (2026-12-02: 55–107 ms, on the code from before issue 12 as well). A CPU
-  // profile of the relay shows each stall is ws assembling one 8 MB message
-  // (Receiver.consume, ~50 ms per message), not our scanners. Until that is
-  // solved, the test bounds the stall at 150 ms; the 50 ms goal stays open.
+  // Issue 11 asks for < 50 ms. On this machine the relay's cost here is
+  // mostly first touches of fresh memory (~11 µs per 4 KB page, ~26 ms per
+  // 8 MB message), on two cores shared with the attacker and this process.
+  // With ws assembling messages as they arrive (patches/ws@8.23.0.patch) the
+  // p99 measured 36–69 ms, median ~48 ms (it was 50–107 ms before): the test
+  // bounds it at 100 ms and reports the goal.
   t.comment(`issue 11's goal: p99 < 50 ms (${p99 < 50 ? 'met' : 'not met'} in this run)`)
-  t.ok(p99 < 150, `the other session's p99 latency ${p99.toFixed(1)} ms < 150 ms`)
+  t.ok(p99 < 100, `the other session's p99 latency ${p99.toFixed(1)} ms < 100 ms`)
   const slowestHealth = Math.max(...health)
   t.comment(`/health: ${health.length} polls, slowest ${slowestHealth.toFixed(1)} ms`)
   t.equal(healthFailures, 0, '/health always 200')

@@ -6,12 +6,15 @@
  * IPC: the parent sends an AttackPlan; the child connects one publisher per
  * URL and answers `{ ready: true }`; on `go` it sends each publisher's
  * crafted stream as one message, one after the other, and answers
- * `{ sent: <bytes> }` once all of them are handed to the kernel.
+ * `{ sent: <bytes> }` once all of them are handed to the kernel. Publishers
+ * listed in `fragmented` send theirs as 1 MB fragments (one message still).
  */
 import WebSocket from 'ws'
 import { mp4FreeFlood, webmVoidFlood } from '@streaming-service/testing'
 
-export interface AttackPlan { urls: string[], formats: Array<'webm' | 'mp4'>, bytes: number }
+export interface AttackPlan { urls: string[], formats: Array<'webm' | 'mp4'>, fragmented: boolean[], bytes: number }
+const FRAGMENT = 1024 * 1024
+
 export type AttackReply = { ready: true } | { sent: number }
 
 function reply (message: AttackReply): void {
@@ -41,7 +44,11 @@ process.once('message', (plan: AttackPlan) => {
         let sent = 0
         for (const [i, socket] of sockets.entries()) {
           const message = crafted[plan.formats[i]!]
-          await new Promise<void>((resolve, reject) => socket.send(message, (err) => err == null ? resolve() : reject(err)))
+          const fragment = plan.fragmented[i] === true ? FRAGMENT : message.length
+          for (let offset = 0; offset < message.length; offset += fragment) {
+            const fin = offset + fragment >= message.length
+            await new Promise<void>((resolve, reject) => socket.send(message.subarray(offset, offset + fragment), { fin }, (err) => err == null ? resolve() : reject(err)))
+          }
           sent += message.length
         }
         reply({ sent })
