@@ -20,8 +20,9 @@ function frame (opcode: number, fin: boolean, payload: Buffer): Buffer {
   const head = length < 126 ? Buffer.alloc(2) : length < 65536 ? Buffer.alloc(4) : Buffer.alloc(10)
   head[0] = (fin ? 0x80 : 0) | opcode
   if (length < 126) head[1] = 0x80 | length
-  else if (length < 65536) { head[1] = 0x80 | 126; head.writeUInt16BE(length, 2) }
-  else { head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(length), 2) }
+  else if (length < 65536) head.writeUInt16BE(length, 2)
+  else head.writeBigUInt64BE(BigInt(length), 2)
+  if (length >= 126) head[1] = 0x80 | (length < 65536 ? 126 : 127)
   const mask = randomBytes(4)
   const masked = Buffer.allocUnsafe(length)
   for (let i = 0; i < length; i++) masked[i] = payload[i]! ^ mask[i & 3]!
