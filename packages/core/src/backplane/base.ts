@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js'
 import { BackplanePublishFailedError } from '../errors.js'
 import { LogThrottle } from '../log-throttle.js'
 import { channelName } from './channels.js'
-import { ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes } from './envelope.js'
+import { decodeEnvelope, ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes, originIdOf, type Envelope } from './envelope.js'
 import { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
 import { dropReasons, type Backplane, type BackplaneKind, type BackplaneStats, type DropReason, type Frame, type FrameHandler, type Unsubscribe } from './types.js'
 
@@ -189,6 +189,29 @@ export abstract class BackplaneBase implements Backplane {
       this.log.warn({ err: wrapped, channel, suppressed }, 'backplane publish failed')
     })
   }
+
+  /**
+   * A message that came in on a session's channel: decoded and delivered,
+   * unless it is not an envelope (counted, logged now and then) or this
+   * node's own publish coming back.
+   */
+  protected receiveMessage (session: LocalSession, channel: string, message: Buffer): void {
+    const envelope = decodeEnvelope(message)
+    if (envelope === null) {
+      this.counters.malformed++
+      this.warnThrottled('malformed', (suppressed) => {
+        this.log.warn({ channel, bytes: message.length, suppressed }, 'backplane ignored a message that is not an envelope')
+      })
+      return
+    }
+    if (envelope.origin.equals(this.nodeIdBytes)) return
+    const origin = originIdOf(session, envelope.origin)
+    this.beforeDeliver(session, envelope, origin)
+    this.deliver(session, envelope, origin)
+  }
+
+  /** Called with every envelope `receiveMessage` is about to deliver (the cluster backplane counts sequence gaps here). */
+  protected beforeDeliver (_session: LocalSession, _envelope: Envelope, _origin: string): void {}
 
   /**
    * Hands one frame to every local handler of the session: the same Frame and

@@ -6,7 +6,7 @@ import { BackplaneBase, type BackplaneBaseOptions, type LocalSession } from './b
 import { shardedChannelName } from './channels.js'
 import { ShardCanaries } from './cluster-canary.js'
 import { ShardSubscribers } from './cluster-shards.js'
-import { decodeEnvelope, encodeEnvelope, nodeIdFromBytes } from './envelope.js'
+import { encodeEnvelope, type Envelope } from './envelope.js'
 import type { Frame } from './types.js'
 
 export interface ClusterBackplaneOptions extends BackplaneBaseOptions {
@@ -198,31 +198,16 @@ export class ClusterBackplane extends BackplaneBase {
       this.#canaries.receive(channel, message)
       return
     }
-    const envelope = decodeEnvelope(message)
-    if (envelope === null) {
-      this.counters.malformed++
-      this.warnThrottled('malformed', (suppressed) => {
-        this.log.warn({ channel, bytes: message.length, suppressed }, 'backplane ignored a message that is not an envelope')
-      })
-      return
-    }
-    if (envelope.origin.equals(this.nodeIdBytes)) return
-    const origin = this.#originOf(session, envelope.origin)
+    this.receiveMessage(session, channel, message)
+  }
+
+  /** Counts gaps in each origin's envelope sequence (backplane_sequence_gaps_total). */
+  protected override beforeDeliver (session: LocalSession, envelope: Envelope, origin: string): void {
     const last = this.#lastSeq.get(session)
     if (last === undefined || last.origin !== origin) this.#lastSeq.set(session, { origin, seq: envelope.seq })
     else {
       if (envelope.seq > last.seq + 1) this.metrics.sequenceGap(envelope.seq - last.seq - 1)
       last.seq = envelope.seq
     }
-    this.deliver(session, envelope, origin)
-  }
-
-  /** The origin's UUID string, cached per session (usually one publisher). */
-  #originOf (session: LocalSession, bytes: Buffer): string {
-    const last = session.lastOrigin
-    if (last !== undefined && last.bytes.equals(bytes)) return last.id
-    const id = nodeIdFromBytes(bytes)
-    session.lastOrigin = { bytes: Buffer.from(bytes), id }
-    return id
   }
 }

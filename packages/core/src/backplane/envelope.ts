@@ -118,3 +118,13 @@ export function decodeEnvelope (message: Buffer): Envelope | null {
     payload: message.subarray(ENVELOPE_HEADER_BYTES),
   }
 }
+
+/** The origin's UUID string, cached on `holder` (a session: usually one publisher), so it is not rebuilt per frame. */
+export function originIdOf (holder: { lastOrigin?: { bytes: Buffer, id: string } }, bytes: Buffer): string {
+  const last = holder.lastOrigin
+  if (last !== undefined && last.bytes.equals(bytes)) return last.id
+  const id = nodeIdFromBytes(bytes)
+  // A copy: the cache must not keep the received socket data alive.
+  holder.lastOrigin = { bytes: Buffer.from(bytes), id }
+  return id
+}

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import { Redis, type RedisOptions } from 'ioredis'
 import { BackplaneUnavailableError } from '../errors.js'
-import { BackplaneBase, type BackplaneBaseOptions, type LocalSession } from './base.js'
+import { BackplaneBase, type BackplaneBaseOptions } from './base.js'
 import { canaryChannelName } from './channels.js'
-import { decodeEnvelope, encodeEnvelope, nodeIdFromBytes } from './envelope.js'
+import { decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { publishFrame } from './publish-command.js'
 import { quitWithin, reconnectDelay, watchConnection } from '../redis/connection.js'
 import type { ConnectionRole } from './metrics.js'
@@ -171,16 +171,7 @@ export class RedisBackplane extends BackplaneBase {
       // Otherwise the last local subscriber left while the message was on its way.
       return
     }
-    const envelope = decodeEnvelope(message)
-    if (envelope === null) {
-      this.counters.malformed++
-      this.warnThrottled('malformed', (suppressed) => {
-        this.log.warn({ channel, bytes: message.length, suppressed }, 'backplane ignored a message that is not an envelope')
-      })
-      return
-    }
-    if (envelope.origin.equals(this.nodeIdBytes)) return
-    this.deliver(session, envelope, originId(session, envelope.origin))
+    this.receiveMessage(session, channel, message)
   }
 
   #onCanary (message: Buffer): void {
@@ -234,14 +225,4 @@ export class RedisBackplane extends BackplaneBase {
       onClose: () => { this.#lastCanaryAt = Number.NEGATIVE_INFINITY },
     })
   }
-}
-
-/** The origin's UUID string, cached per session (usually one publisher). */
-function originId (session: LocalSession, bytes: Buffer): string {
-  const last = session.lastOrigin
-  if (last !== undefined && last.bytes.equals(bytes)) return last.id
-  const id = nodeIdFromBytes(bytes)
-  // A copy: the cache must not keep the received socket data alive.
-  session.lastOrigin = { bytes: Buffer.from(bytes), id }
-  return id
 }
