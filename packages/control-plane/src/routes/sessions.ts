@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import {
-  InvalidWebhookUrlError, parseUuid, webhookUrlProblem, type ListedSession, type Presence, type SessionStore, type WebhookConfig,
+  InvalidWebhookUrlError, parseUuid, webhookUrlProblem, type Presence, type Session, type SessionStore, type WebhookConfig,
 } from '@streaming-service/core'
 import { streamPath, type CreatedSession, type SessionView } from '@streaming-service/protocol'
 import { wsBaseUrl } from '../ws-url.js'
@@ -23,7 +23,7 @@ export function iso (date: Date | null): string | null {
 }
 
 /** `GET /sessions/:id` and the items of `GET /sessions`: never the stream key. */
-export async function viewOf (session: ListedSession, presence: Presence, wsBase: string): Promise<SessionView> {
+export async function viewOf (session: Session, presence: Presence, wsBase: string): Promise<SessionView> {
   const publisherOnline = session.status !== 'finished' && await presence.publisherOnline(session.id)
   return {
     session_id: session.id,
@@ -41,7 +41,7 @@ export async function viewOf (session: ListedSession, presence: Presence, wsBase
 /** SPEC §3 session resources. Never exposes the stream key except on create. */
 export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (app, options) => {
   const { sessions, presence } = options
-  const wsUrl = (request: FastifyRequest, session: ListedSession) => wsBaseUrl(request, options.wsBaseUrl) + streamPath(session.id, session.clientId)
+  const wsUrl = (request: FastifyRequest, session: Session) => wsBaseUrl(request, options.wsBaseUrl) + streamPath(session.id, session.clientId)
 
   app.post<{ Body: { client_id: string, webhook_url?: string } }>('/sessions', {
     schema: {

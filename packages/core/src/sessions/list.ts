@@ -1,7 +1,7 @@
 import { InvalidCursorError } from '../errors.js'
 import type { Sql } from '../database/connection.js'
 import { wrapDatabaseError } from '../database/errors.js'
-import type { SessionStatus } from './store.js'
+import type { Session, SessionStatus } from './store.js'
 
 export interface SessionListFilter {
   status?: SessionStatus
@@ -12,18 +12,8 @@ export interface SessionListFilter {
   cursor?: string
 }
 
-export interface ListedSession {
-  id: string
-  clientId: string
-  status: SessionStatus
-  createdAt: Date
-  startedAt: Date | null
-  finishedAt: Date | null
-  operatorsCount: number
-}
-
 export interface SessionPage {
-  sessions: ListedSession[]
+  sessions: Session[]
   /** Where the next page starts; null after the last one. */
   nextCursor: string | null
 }
