@@ -14,7 +14,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Socket } from 'node:net'
 import * as ws from 'ws'
-import WebSocket from 'ws'
+import { fail, openWebSocket } from './child-process-helpers.js'
 import { mp4FreeFlood, webmVoidFlood } from '@streaming-service/testing'
 
 export interface AttackPlan { urls: string[], formats: Array<'webm' | 'mp4'>, fragmented: boolean[], bytes: number, bytesPerSecond: number }
@@ -30,20 +30,6 @@ const TICK_BYTES = 64 * 1024
 
 function reply (message: AttackReply): void {
   process.send!(message)
-}
-
-function fail (err: unknown): never {
-  console.error(err)
-  process.exit(1)
-}
-
-async function open (url: string): Promise<WebSocket> {
-  return await new Promise<WebSocket>((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false })
-    socket.once('open', () => resolve(socket))
-    socket.once('close', (code) => reject(new Error(`publisher closed before open: ${code}`)))
-    socket.once('error', reject)
-  })
 }
 
 /** `message` as masked client frames of at most `fragment` bytes, ready for the wire. */
@@ -69,7 +55,7 @@ async function paced (socket: Socket, bytes: Buffer, bytesPerSecond: number, sta
 process.once('message', (plan: AttackPlan) => {
   void (async () => {
     const crafted = { webm: webmVoidFlood(plan.bytes), mp4: mp4FreeFlood(plan.bytes) }
-    const sockets = await Promise.all(plan.urls.map(open))
+    const sockets = await Promise.all(plan.urls.map(openWebSocket))
     const wire = plan.formats.map((format, i) => framed(crafted[format], plan.fragmented[i] === true ? FRAGMENT : crafted[format].length))
     process.once('message', () => {
       void (async () => {

@@ -12,27 +12,13 @@
  * performance.now()), comparable across processes.
  */
 import { performance } from 'node:perf_hooks'
-import WebSocket from 'ws'
+import { fail, openWebSocket } from './child-process-helpers.js'
 
 export interface ProbePlan { publisherUrl: string, operatorUrl: string }
 export interface ProbeReport { sent: number, received: number, errors: string[], latencies: Array<{ sentAt: number, ms: number }> }
 export type ProbeReply = { ready: true } | ProbeReport
 
 const now = (): number => performance.timeOrigin + performance.now()
-
-function fail (err: unknown): never {
-  console.error(err)
-  process.exit(1)
-}
-
-async function open (url: string): Promise<WebSocket> {
-  return await new Promise<WebSocket>((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false })
-    socket.once('open', () => resolve(socket))
-    socket.once('close', (code) => reject(new Error(`${url} closed before open: ${code}`)))
-    socket.once('error', reject)
-  })
-}
 
 async function until (what: string, condition: () => boolean, timeoutMs: number, each?: () => void): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -45,8 +31,8 @@ async function until (what: string, condition: () => boolean, timeoutMs: number,
 
 process.once('message', (plan: ProbePlan) => {
   void (async () => {
-    const operator = await open(plan.operatorUrl)
-    const publisher = await open(plan.publisherUrl)
+    const operator = await openWebSocket(plan.operatorUrl)
+    const publisher = await openWebSocket(plan.publisherUrl)
     const report: ProbeReport = { sent: 0, received: 0, errors: [], latencies: [] }
     let primed = false
     operator.on('message', (data: Buffer, binary: boolean) => {
