@@ -1,3 +1,5 @@
+// tap: run alone
+// (it asserts time to first frame and glass-to-glass latency bounds; Chromium decoding next to the parallel suite is not what it measures)
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { Page } from 'playwright-core'
