@@ -1,8 +1,8 @@
 import type WebSocket from 'ws'
-import type { Histogram } from 'prom-client'
 import type { Backplane, Logger, Unsubscribe } from '@streaming-service/core'
 import { CloseCode, CloseReason } from '@streaming-service/protocol'
 import { LocalSession, type Publisher } from './local-session.js'
+import type { LatencyRecorder } from './latency-histogram.js'
 import type { GopCacheOptions } from './media/index.js'
 import type { RelayMetrics, Traffic } from './metrics.js'
 import type { OperatorSink } from './operator-sink.js'
@@ -38,7 +38,7 @@ export class Hub {
   readonly #replication: ReplicationContext
   readonly #traffic: Traffic
   // Bound once: it runs per message.
-  readonly #localLatency: Histogram.Internal<'path'>
+  readonly #localLatency: LatencyRecorder
 
   constructor (options: HubOptions) {
     const { backplane, metrics } = options
@@ -48,7 +48,7 @@ export class Hub {
     this.#replication = {
       backplane,
       log: options.logger,
-      remoteLatency: metrics.latency.labels('remote'),
+      remoteLatency: metrics.latency.recorder('remote'),
       streamSyncs: metrics.streamSyncs,
       framesLost: (count) => metrics.dropped.inc({ reason: 'backplane_gap' }, count),
       onFinished: (sessionId) => this.#closeFinished(sessionId),
@@ -60,7 +60,7 @@ export class Hub {
       return bytes
     }
     this.#traffic = metrics.traffic
-    this.#localLatency = metrics.latency.labels('local')
+    this.#localLatency = metrics.latency.recorder('local')
   }
 
   /** Makes `socket` the session's publisher on this node with the epoch its admission took. Returns its detach. */

@@ -1,6 +1,7 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 
 import { isKnownCloseCode } from '@streaming-service/protocol'
+import { LatencyHistogram } from './latency-histogram.js'
 import type { SinkDropReason } from './operator-sink.js'
 
 /** `backplane_gap`: frames of another node's publisher that never reached this node (Redis cut the subscriber, say). */
@@ -13,7 +14,8 @@ export interface RelayMetrics {
   traffic: Traffic
   dropped: Counter<'reason'>
   disconnects: Counter<'role' | 'code'>
-  latency: Histogram<'path'>
+  /** Observed per message: through `latency.recorder(path)`. */
+  latency: LatencyHistogram
   operatorStarts: Counter<'start'>
   streamSyncs: Counter
   /** Set `source` to what the gauge reads at scrape time. */
@@ -97,10 +99,9 @@ export function createRelayMetrics (registry: Registry): RelayMetrics {
       labelNames: ['role', 'code'] as const,
       registers,
     }),
-    latency: new Histogram({
+    latency: new LatencyHistogram({
       name: 'relay_latency_seconds',
       help: 'From a message reaching the publisher\'s relay to its hand-off to local operator sockets; path local or remote (via the backplane)',
-      labelNames: ['path'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),

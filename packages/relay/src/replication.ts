@@ -1,5 +1,6 @@
-import type { Counter, Histogram } from 'prom-client'
+import type { Counter } from 'prom-client'
 import type { Backplane, Frame, Logger } from '@streaming-service/core'
+import type { LatencyRecorder } from './latency-histogram.js'
 import type { LocalSession } from './local-session.js'
 import { decodeStreamState, encodeStreamState, FrameKind, parseSignal, signalFrame, type Signal } from './wire.js'
 
@@ -18,7 +19,7 @@ export interface ReplicationContext {
   backplane: Backplane
   log: Logger
   /** Bound once per node: these are observed per frame. */
-  remoteLatency: Histogram.Internal<'path'>
+  remoteLatency: LatencyRecorder
   streamSyncs: Pick<Counter, 'inc'>
   /** Frames of the followed publisher that never reached this node (a gap in its numbers). */
   framesLost: (count: number) => void
