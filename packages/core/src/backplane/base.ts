@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js'
 import { BackplanePublishFailedError } from '../errors.js'
 import { LogThrottle } from '../log-throttle.js'
 import { channelName } from './channels.js'
-import { decodeEnvelope, ENVELOPE_HEADER_BYTES, isEncodable, newNodeId, nodeIdToBytes, originIdOf, type Envelope } from './envelope.js'
+import { decodeEnvelope, ENVELOPE_HEADER_BYTES, isEncodable, isFromOrigin, newNodeId, nodeIdToBytes, originIdOf, type Envelope } from './envelope.js'
 import { createBackplaneMetrics, type BackplaneMetrics } from './metrics.js'
 import { dropReasons, type Backplane, type BackplaneKind, type BackplaneStats, type DropReason, type Frame, type FrameHandler, type Unsubscribe } from './types.js'
 
@@ -196,6 +196,7 @@ export abstract class BackplaneBase implements Backplane {
    * node's own publish coming back.
    */
   protected receiveMessage (session: LocalSession, channel: string, message: Buffer): void {
+    if (isFromOrigin(message, this.nodeIdBytes)) return
     const envelope = decodeEnvelope(message)
     if (envelope === null) {
       this.counters.malformed++
@@ -204,7 +205,6 @@ export abstract class BackplaneBase implements Backplane {
       })
       return
     }
-    if (envelope.origin.equals(this.nodeIdBytes)) return
     const origin = originIdOf(session, envelope.origin)
     this.beforeDeliver(session, envelope, origin)
     this.deliver(session, envelope, origin)
