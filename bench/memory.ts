@@ -7,9 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
-import WebSocket from 'ws'
 import { streamUrl, type CreatedSession } from '@streaming-service/protocol'
-import { startService, tempDir, TEST_REDIS_URL, type ServiceProcess } from '@streaming-service/testing'
+import { openIdleSockets, startService, tempDir, TEST_REDIS_URL, type ServiceProcess } from '@streaming-service/testing'
 import { rssBytes, startCeiling, Teardowns } from './harness.js'
 
 const MB = 1024 * 1024
@@ -21,18 +20,6 @@ export interface MemoryResult {
   ceilingPerConnectionKB: number
   connections: number
   apiFirstStartMs: number
-}
-
-async function openIdle (urls: string[]): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = []
-  for (let i = 0; i < urls.length; i += 25) {
-    sockets.push(...await Promise.all(urls.slice(i, i + 25).map(async (url) => await new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false })
-      socket.once('open', () => resolve(socket))
-      socket.once('error', reject)
-    }))))
-  }
-  return sockets
 }
 
 /** RSS once it stops moving much: the median of a few samples a moment apart. */
@@ -47,7 +34,7 @@ async function settledRss (pid: number): Promise<number> {
 
 async function perConnection (pid: number, urls: string[]): Promise<{ idle: number, perConnection: number }> {
   const idle = await settledRss(pid)
-  const sockets = await openIdle(urls)
+  const sockets = await openIdleSockets(urls)
   const loaded = await settledRss(pid)
   for (const socket of sockets) socket.terminate()
   return { idle, perConnection: (loaded - idle) / urls.length }
@@ -65,7 +52,7 @@ export async function measureMemory (options: { dbEnv: Record<string, string>, c
 
     const ceiling = await startCeiling(scope)
     const room = await ceiling.openSession(0, Array.from({ length: options.connections }, () => 0))
-    const ceilingPublisher = await openIdle([room.publisherUrl])
+    const ceilingPublisher = await openIdleSockets([room.publisherUrl])
     const baseline = await perConnection(ceiling.pids[0]!, room.operatorUrls)
     for (const socket of ceilingPublisher) socket.terminate()
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
-import WebSocket from 'ws'
 import { streamUrl } from '@streaming-service/protocol'
-import { createTestDatabase, startService, TEST_REDIS_URL, type ServiceProcess } from '@streaming-service/testing'
+import { createTestDatabase, openIdleSockets, startService, TEST_REDIS_URL, type ServiceProcess } from '@streaming-service/testing'
 
 // bin.ts keeps V8's young generation from growing unless NODE_OPTIONS or the
 // command line size it. Idle operator connections are a load that grows it:
@@ -20,18 +19,6 @@ async function newSpaceBytes (service: ServiceProcess): Promise<number> {
   return Number(match[1])
 }
 
-async function openIdle (urls: string[]): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = []
-  for (let i = 0; i < urls.length; i += 50) {
-    sockets.push(...await Promise.all(urls.slice(i, i + 50).map(async (url) => await new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false })
-      socket.once('open', () => resolve(socket))
-      socket.once('error', reject)
-    }))))
-  }
-  return sockets
-}
-
 async function newSpaceUnderIdleOperators (t: Test, nodeArgs: string[]): Promise<{ before: number, after: number }> {
   const db = await createTestDatabase(t, 'young')
   const env = { ...db.env, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: `sstest:${randomUUID()}:`, SESSION_MAX_OPERATORS: '100000' }
@@ -41,7 +28,7 @@ async function newSpaceUnderIdleOperators (t: Test, nodeArgs: string[]): Promise
   const { session_id: sessionId } = await created.json() as { session_id: string }
   const before = await newSpaceBytes(relay)
   const base = `ws://127.0.0.1:${relay.port}`
-  const sockets = await openIdle(Array.from({ length: CONNECTIONS }, (_, i) => streamUrl({ base, sessionId, userId: `idle-${i}` })))
+  const sockets = await openIdleSockets(Array.from({ length: CONNECTIONS }, (_, i) => streamUrl({ base, sessionId, userId: `idle-${i}` })), 50)
   const after = await newSpaceBytes(relay)
   for (const socket of sockets) socket.terminate()
   return { before, after }

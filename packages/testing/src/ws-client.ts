@@ -68,3 +68,20 @@ export function openSocket (t: Teardown, url: string, options: { headers?: Recor
     },
   }
 }
+
+/**
+ * Idle `ws` clients opened `batch` at a time (a burst of thousands of
+ * handshakes would only measure the listen backlog); resolves once all are
+ * open, rejects on the first error. The caller closes them.
+ */
+export async function openIdleSockets (urls: string[], batch = 25): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  for (let i = 0; i < urls.length; i += batch) {
+    sockets.push(...await Promise.all(urls.slice(i, i + batch).map(async (url) => await new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(url, { perMessageDeflate: false })
+      socket.once('open', () => resolve(socket))
+      socket.once('error', reject)
+    }))))
+  }
+  return sockets
+}
