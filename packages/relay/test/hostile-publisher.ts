@@ -14,8 +14,8 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Socket } from 'node:net'
 import * as ws from 'ws'
-import { fail, openWebSocket } from './child-process-helpers.js'
-import { mp4FreeFlood, webmVoidFlood } from '@streaming-service/testing'
+import { mp4FreeFlood, openWebSocket, webmVoidFlood } from '@streaming-service/testing'
+import { fail } from './child-process-helpers.js'
 
 export interface AttackPlan { urls: string[], formats: Array<'webm' | 'mp4'>, fragmented: boolean[], bytes: number, bytesPerSecond: number }
 export type AttackReply = { ready: true } | { sent: number }

@@ -12,7 +12,8 @@
  * performance.now()), comparable across processes.
  */
 import { performance } from 'node:perf_hooks'
-import { fail, openWebSocket } from './child-process-helpers.js'
+import { openWebSocket } from '@streaming-service/testing'
+import { fail } from './child-process-helpers.js'
 
 export interface ProbePlan { publisherUrl: string, operatorUrl: string }
 export interface ProbeReport { sent: number, received: number, errors: string[], latencies: Array<{ sentAt: number, ms: number }> }

@@ -69,19 +69,23 @@ export function openSocket (t: Teardown, url: string, options: { headers?: Recor
   }
 }
 
+/** A `ws` client once it is open (uncompressed, as a relay's publishers and operators are); rejects if it closes or fails first. */
+export async function openWebSocket (url: string): Promise<WebSocket> {
+  return await new Promise<WebSocket>((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false })
+    socket.once('open', () => resolve(socket))
+    socket.once('close', (code) => reject(new Error(`${url} closed before open: ${code}`)))
+    socket.once('error', reject)
+  })
+}
+
 /**
  * Idle `ws` clients opened `batch` at a time (a burst of thousands of
  * handshakes would only measure the listen backlog); resolves once all are
- * open, rejects on the first error. The caller closes them.
+ * open, rejects on the first that fails. The caller closes them.
  */
 export async function openIdleSockets (urls: string[], batch = 25): Promise<WebSocket[]> {
   const sockets: WebSocket[] = []
-  for (let i = 0; i < urls.length; i += batch) {
-    sockets.push(...await Promise.all(urls.slice(i, i + batch).map(async (url) => await new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false })
-      socket.once('open', () => resolve(socket))
-      socket.once('error', reject)
-    }))))
-  }
+  for (let i = 0; i < urls.length; i += batch) sockets.push(...await Promise.all(urls.slice(i, i + batch).map(openWebSocket)))
   return sockets
 }
